@@ -1,0 +1,89 @@
+"""gunicorn settings: gthread workers sized for long upstream calls, graceful drains, no secrets logged.
+
+Reads .env (if present; DOTENV_PATH names another file) so `make run` and the Docker image start from the
+same settings. Environment: WEB_CONCURRENCY (workers), GUNICORN_THREADS (threads per worker),
+GUNICORN_GRACEFUL_TIMEOUT (seconds a stopping worker may finish in-flight requests),
+GUNICORN_ACCESS_LOG ("-" = also write gunicorn's own access line; the app already logs one JSON line per
+request as logger gateway.access), GUNICORN_LOG_LEVEL, PROMETHEUS_MULTIPROC_DIR (a fresh temp dir if unset).
+"""
+
+import glob
+import os
+import shutil
+import tempfile
+
+from dotenv import load_dotenv
+
+load_dotenv(os.environ.get("DOTENV_PATH", ".env"), override=False)
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _default_workers() -> int:
+    """memory:// limits are exact only inside one process; shared (Redis) storage lets several serve."""
+    if os.environ.get("RATELIMIT_STORAGE_URI", "memory://").strip().startswith("memory"):
+        return 1
+    return min(max(2, os.cpu_count() or 1), 8)
+
+
+_OWNED_MARKER = "DOMINION_OWNED_METRICS_DIR"
+
+
+def _multiproc_dir() -> tuple[str, bool]:
+    """prometheus_client's per-worker files: the operator's directory, or a fresh one we remove on exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if given:
+        os.makedirs(given, exist_ok=True)
+        return given, given == os.environ.get(_OWNED_MARKER)
+    created = tempfile.mkdtemp(prefix="dominion-prometheus-")
+    os.environ[_OWNED_MARKER] = created  # a reload (SIGHUP) re-reads this file: still ours then
+    return created, True
+
+
+_upstream_timeout = float(os.environ.get("UPSTREAM_TIMEOUT_S", "").strip() or 120)
+_metrics_dir, _metrics_dir_is_ours = _multiproc_dir()
+# Set before any worker imports prometheus_client: it picks multiprocess mode at import time.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 3100)}"
+worker_class = "gthread"
+workers = _int("WEB_CONCURRENCY", _default_workers())
+# The app reads WEB_CONCURRENCY to warn when memory:// limits would multiply across workers.
+os.environ["WEB_CONCURRENCY"] = str(workers)
+# A thread waits on the upstream for a whole LLM call (seconds to minutes), so threads, not CPUs, bound
+# concurrency; connections beyond them wait in the worker, then in the listen backlog.
+threads = _int("GUNICORN_THREADS", 64)
+worker_connections = threads * 2
+# gthread workers heartbeat from their main loop, so a long call never trips this; it catches a hung worker.
+timeout = int(_upstream_timeout) + 30
+# SIGTERM: stop accepting, let in-flight calls (up to one upstream timeout) finish, then exit.
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", int(_upstream_timeout) + 15)
+keepalive = 5
+max_requests = 0
+# Path only (%(U)s), never the query string; no request headers: keys live in headers and are never logged.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def on_starting(server):
+    """Files left by a previous run would be summed into this one's metrics: start from an empty dir."""
+    for path in glob.glob(os.path.join(_metrics_dir, "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges (streams in flight) must stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _metrics_dir)
+
+
+def on_exit(server):
+    """Remove the metrics directory if this run created it."""
+    if _metrics_dir_is_ours:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""HTTP routes: thin functions that parse, call a service and dump."""

@@ -1,0 +1,42 @@
+"""`flask ...` commands; each calls a service, prints a readable result, exits 1 with one line on error."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from gateway.services.reconcile import counter_mismatches
+from gateway.services.settlement import sweep_stale_reservations
+from gateway.state import gateway_state
+
+quotas_cli = AppGroup("quotas", help="Quota reservations: sweep stale ones, check counters against the audit log.")
+
+
+@quotas_cli.command("sweep")
+@click.option("--older-than", type=int, default=None,
+              help="Release pending reservations older than this many seconds (default RESERVATION_TTL_S).")
+def sweep_command(older_than: int | None) -> None:
+    """Release reservations left pending by crashed workers."""
+    ttl = older_than if older_than is not None else gateway_state().settings.reservation_ttl_s
+    released = sweep_stale_reservations(ttl)
+    click.echo(f"released {released} stale reservation(s) older than {ttl}s")
+
+
+@quotas_cli.command("check")
+@click.option("--user-id", type=int, default=None)
+def check_command(user_id: int | None) -> None:
+    """Verify that every counter equals the sum of its audit rows."""
+    mismatches = counter_mismatches(user_id)
+    if not mismatches:
+        click.echo("counters match the audit log")
+        return
+    for item in mismatches:
+        click.echo(f"MISMATCH user {item['user_id']} {item['period']} {item['period_start']}: "
+                   f"counter {item['counter']} audit {item['audit']}", err=True)
+    raise SystemExit(1)
+
+
+def register_commands(app: Flask) -> None:
+    """Attach every command group to the app."""
+    app.cli.add_command(quotas_cli)

@@ -1,0 +1,236 @@
+"""Every setting of the gateway, read once from a mapping (the environment), validated, with defaults.
+
+A bad value stops start-up with one line naming the setting and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "production", "testing")
+PROMPT_LOGGING_MODES = ("off", "redacted", "full")
+DATABASE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres", "sqlite")
+LIMITER_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
+MIN_PRODUCTION_ADMIN_TOKEN = 32
+
+
+class ConfigError(ValueError):
+    """A setting has a value the gateway cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration; attribute names are the environment names, lower-cased."""
+
+    gateway_env: str
+    host: str
+    port: int
+    database_url: str
+    sqlite_path: str
+    openai_api_key: str | None
+    anthropic_api_key: str | None
+    openai_base_url: str
+    anthropic_base_url: str
+    mock_provider: bool
+    admin_token: str | None
+    rate_limit_max: int
+    rate_limit_window_ms: int
+    ip_rate_limit_max: int
+    auth_failure_limit: int
+    ratelimit_storage_uri: str
+    trusted_proxy_count: int
+    default_daily_requests: int
+    default_daily_tokens: int
+    default_monthly_spend_cap_usd: Decimal
+    default_max_tokens: int
+    default_model: str
+    upstream_timeout_s: float
+    upstream_connect_timeout_s: float
+    upstream_max_retries: int
+    prompt_logging: str
+    model_catalog_file: str | None
+    max_request_bytes: int
+    reservation_ttl_s: int
+    sweep_interval_s: int
+    key_cache_size: int
+    key_cache_ttl_s: int
+    web_concurrency: int
+    metrics_token: str | None
+
+    @property
+    def is_production(self) -> bool:
+        return self.gateway_env == "production"
+
+    @property
+    def rate_limit_window_s(self) -> int:
+        return self.rate_limit_window_ms // 1000
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _integer(env, name: str, default: int, minimum: int = 0) -> int:
+    raw = _text(env, name, None)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be an integer >= {minimum}, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}: must be an integer >= {minimum}, got {raw!r}")
+    return value
+
+
+def _number(env, name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _text(env, name, None)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be a number >= {minimum}, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ConfigError(f"{name}: must be a number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _money(env, name: str, default: str) -> Decimal:
+    raw = _text(env, name, default) or default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name}: must be a non-negative amount in USD, got {raw!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigError(f"{name}: must be a non-negative amount in USD, got {raw!r}")
+    return value
+
+
+def _boolean(env, name: str, default: bool) -> bool:
+    raw = _text(env, name, None)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: must be on or off (true/false, 1/0), got {raw!r}")
+
+
+def _choice(env, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (_text(env, name, default) or default).lower()
+    if raw not in allowed:
+        raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _url(env, name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+    raw = _text(env, name, default)
+    if raw is None:
+        return None
+    scheme = urlsplit(raw).scheme.lower()
+    if scheme not in schemes:
+        raise ConfigError(f"{name}: scheme must be one of {', '.join(schemes)}, got {scheme or raw!r}")
+    return raw
+
+
+def _database_url(env) -> tuple[str, str]:
+    sqlite_path = _text(env, "SQLITE_PATH", "./data/gateway.db")
+    url = _url(env, "DATABASE_URL", None, DATABASE_SCHEMES)
+    if url is None:
+        return f"sqlite:///{os.path.abspath(sqlite_path)}", sqlite_path
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    return url, sqlite_path
+
+
+def _window_ms(env) -> int:
+    value = _integer(env, "RATE_LIMIT_WINDOW_MS", 60000, minimum=1000)
+    if value % 1000:
+        raise ConfigError(f"RATE_LIMIT_WINDOW_MS: must be a whole number of seconds (a multiple of 1000), got {value}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from a mapping (os.environ by default); raises ConfigError on a bad value."""
+    env = os.environ if env is None else env
+    gateway_env = _choice(env, "GATEWAY_ENV", "development", ENVIRONMENTS)
+    database_url, sqlite_path = _database_url(env)
+    openai_key = _text(env, "OPENAI_API_KEY", None)
+    anthropic_key = _text(env, "ANTHROPIC_API_KEY", None)
+    mock_default = gateway_env == "development" and not (openai_key or anthropic_key)
+    settings = Settings(
+        gateway_env=gateway_env,
+        host=_text(env, "HOST", "0.0.0.0"),
+        port=_integer(env, "PORT", 3100, minimum=1),
+        database_url=database_url,
+        sqlite_path=sqlite_path,
+        openai_api_key=openai_key,
+        anthropic_api_key=anthropic_key,
+        openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1", ("http", "https")).rstrip("/"),
+        anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com", ("http", "https")).rstrip("/"),
+        mock_provider=_boolean(env, "MOCK_PROVIDER", mock_default),
+        admin_token=_text(env, "ADMIN_TOKEN", None),
+        rate_limit_max=_integer(env, "RATE_LIMIT_MAX", 60, minimum=1),
+        rate_limit_window_ms=_window_ms(env),
+        ip_rate_limit_max=_integer(env, "IP_RATE_LIMIT_MAX", 300, minimum=1),
+        auth_failure_limit=_integer(env, "AUTH_FAILURE_LIMIT", 10, minimum=1),
+        ratelimit_storage_uri=_url(env, "RATELIMIT_STORAGE_URI", "memory://", LIMITER_SCHEMES),
+        trusted_proxy_count=_integer(env, "TRUSTED_PROXY_COUNT", 0),
+        default_daily_requests=_integer(env, "DEFAULT_DAILY_REQUESTS", 1000),
+        default_daily_tokens=_integer(env, "DEFAULT_DAILY_TOKENS", 100000),
+        default_monthly_spend_cap_usd=_money(env, "DEFAULT_MONTHLY_SPEND_CAP_USD", "50"),
+        default_max_tokens=_integer(env, "DEFAULT_MAX_TOKENS", 1024, minimum=1),
+        default_model=_text(env, "DEFAULT_MODEL", "gpt-4o-mini"),
+        upstream_timeout_s=_number(env, "UPSTREAM_TIMEOUT_S", 120.0, minimum=0.001),
+        upstream_connect_timeout_s=_number(env, "UPSTREAM_CONNECT_TIMEOUT_S", 5.0, minimum=0.001),
+        upstream_max_retries=_integer(env, "UPSTREAM_MAX_RETRIES", 2),
+        prompt_logging=_choice(env, "PROMPT_LOGGING", "redacted", PROMPT_LOGGING_MODES),
+        model_catalog_file=_text(env, "MODEL_CATALOG_FILE", None),
+        max_request_bytes=_integer(env, "MAX_REQUEST_BYTES", 1048576, minimum=1024),
+        reservation_ttl_s=_integer(env, "RESERVATION_TTL_S", 0),
+        sweep_interval_s=_integer(env, "SWEEP_INTERVAL_S", 60, minimum=0),
+        key_cache_size=_integer(env, "KEY_CACHE_SIZE", 10000, minimum=0),
+        key_cache_ttl_s=_integer(env, "KEY_CACHE_TTL_S", 300, minimum=0),
+        web_concurrency=_integer(env, "WEB_CONCURRENCY", 1, minimum=1),
+        metrics_token=_text(env, "METRICS_TOKEN", None),
+    )
+    _check_production(settings)
+    return _with_derived_defaults(settings)
+
+
+def _with_derived_defaults(settings: Settings) -> Settings:
+    """Fill settings whose default depends on others (a reservation outlives the longest call)."""
+    if settings.reservation_ttl_s:
+        return settings
+    ttl = int(settings.upstream_timeout_s * (settings.upstream_max_retries + 1)) + 300
+    return _replace(settings, reservation_ttl_s=ttl)
+
+
+def _replace(settings: Settings, **changes) -> Settings:
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    values.update(changes)
+    return Settings(**values)
+
+
+def _check_production(settings: Settings) -> None:
+    if not settings.is_production:
+        return
+    token = settings.admin_token or ""
+    if len(token) < MIN_PRODUCTION_ADMIN_TOKEN:
+        raise ConfigError(
+            f"ADMIN_TOKEN: production needs a token of at least {MIN_PRODUCTION_ADMIN_TOKEN} characters "
+            f"(got {len(token)}); generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if settings.mock_provider:
+        raise ConfigError("MOCK_PROVIDER: must be off in production")
+

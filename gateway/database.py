@@ -1,0 +1,52 @@
+"""Binds SQLAlchemy and Flask-Migrate; SQLite gets WAL, a busy timeout and foreign keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+
+from gateway.config import Settings
+from gateway.extensions import db, migrate
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+def register_database(app: Flask, settings: Settings) -> None:
+    """Configure the engine for the database in DATABASE_URL (or SQLite at SQLITE_PATH)."""
+    url = settings.database_url
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(url)
+    if url.startswith("sqlite:///"):
+        _ensure_parent_dir(url[len("sqlite:///"):])
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    if url.startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                "pool_size": 64, "max_overflow": 64}
+    return {"pool_size": 20, "max_overflow": 40, "pool_pre_ping": True, "pool_recycle": 1800,
+            "pool_timeout": 5, "connect_args": {"connect_timeout": 3}}
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers and one writer work at once; busy_timeout makes writers queue, not fail."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _ensure_parent_dir(path: str) -> None:
+    if path and path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

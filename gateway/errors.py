@@ -1,0 +1,187 @@
+"""The GatewayError tree and the one JSON error envelope every failure is answered with."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify
+from flask_limiter.errors import RateLimitExceeded
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from gateway import metrics
+from gateway.providers.base import ProviderError
+
+log = logging.getLogger("gateway.errors")
+
+HTTP_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    429: "rate_limit_exceeded",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "upstream_timeout",
+}
+
+
+class GatewayError(Exception):
+    """An error the caller is told about: status, type, message, optional code/param/headers."""
+
+    status = 500
+    error_type = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
+                 headers: dict[str, str] | None = None, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+        self.details = details or {}
+
+
+class InvalidRequest(GatewayError):
+    status, error_type = 400, "invalid_request_error"
+
+
+class AuthenticationFailed(GatewayError):
+    status, error_type = 401, "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    status, error_type = 403, "permission_error"
+
+
+class NotFound(GatewayError):
+    status, error_type = 404, "not_found_error"
+
+
+class Conflict(GatewayError):
+    status, error_type = 409, "conflict_error"
+
+
+class RateLimited(GatewayError):
+    status, error_type = 429, "rate_limit_exceeded"
+
+
+class QuotaExceeded(GatewayError):
+    status, error_type = 429, "quota_exceeded"
+
+
+class ServiceUnavailable(GatewayError):
+    status, error_type = 503, "service_unavailable"
+
+
+def error_body(status_type: str, message: str, code: str | None = None, param: str | None = None,
+               details: dict | None = None) -> dict:
+    """The envelope, shaped like OpenAI's so SDKs parse it."""
+    error = {"type": status_type, "message": message, "code": code, "param": param,
+             "request_id": g.get("request_id")}
+    if details:
+        error.update(details)
+    return {"error": error}
+
+
+def error_response(status: int, error_type: str, message: str, *, code=None, param=None,
+                   headers=None, details=None):
+    """A Flask response carrying the envelope."""
+    response = jsonify(error_body(error_type, message, code, param, details))
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def validation_message(messages) -> tuple[str, str | None]:
+    """Flatten marshmallow's nested messages into one sentence and the first offending field."""
+    parts: list[str] = []
+    first: list[str] = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, [*path, str(key)])
+        elif isinstance(node, list) and node and all(isinstance(m, str) for m in node):
+            name = ".".join(p for p in path if p != "_schema") or "body"
+            parts.append(f"{name}: {' '.join(node)}")
+            first.append(name)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+        else:
+            parts.append(f"{'.'.join(path) or 'body'}: {node}")
+            first.append(".".join(path) or "body")
+
+    walk(messages, [])
+    return "; ".join(parts) or "invalid request body", (first[0] if first else None)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """App-level handlers, so routing 404/405 and extension errors get the envelope too."""
+
+    @app.errorhandler(GatewayError)
+    def _gateway_error(error: GatewayError):
+        if isinstance(error, RateLimited):
+            metrics.rate_limited(error.details.get("limit_scope", "auth"))
+        return error_response(error.status, error.error_type, error.message, code=error.code,
+                              param=error.param, headers=error.headers, details=error.details)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(error: ValidationError):
+        message, param = validation_message(error.messages)
+        return error_response(400, "invalid_request_error", message, code="invalid_field", param=param)
+
+    @app.errorhandler(ProviderError)
+    def _provider_error(error: ProviderError):
+        headers = {}
+        if error.retry_after is not None:
+            headers["Retry-After"] = str(max(1, int(round(error.retry_after))))
+        details = {"upstream_status": error.upstream_status} if error.upstream_status else None
+        return error_response(error.http_status, error.error_type, error.message, param=error.param,
+                              headers=headers, details=details)
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(error: RateLimitExceeded):
+        scope = rate_limit_scope(error)
+        metrics.rate_limited(scope)
+        message = (f"Rate limit exceeded for this {scope}: {error.limit.limit}. "
+                   "Wait for the window to reset (see Retry-After) and retry.")
+        return error_response(429, "rate_limit_exceeded", message, code=f"{scope}_rate_limit",
+                              details={"limit_scope": scope})
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        status = error.code or 500
+        message = _http_message(error)
+        headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else None
+        return error_response(status, HTTP_ERROR_TYPES.get(status, "invalid_request_error"), message,
+                              headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return error_response(500, "internal_error", "The gateway hit an internal error. "
+                              "It has been logged; quote the request_id when reporting it.")
+
+
+def rate_limit_scope(error: RateLimitExceeded) -> str:
+    """Which limiter bucket refused: 'user', 'auth' (failed key attempts) or 'ip'."""
+    scope = getattr(error.limit, "scope", None)
+    return scope if scope in ("user", "auth") else "ip"
+
+
+def _http_message(error: HTTPException) -> str:
+    status = error.code or 500
+    if status == 404:
+        return "No such endpoint. See the README for the list of endpoints."
+    if status == 405:
+        return f"Method not allowed here. Allowed: {', '.join(getattr(error, 'valid_methods', None) or [])}."
+    if status == 413:
+        return "Request body is too large; the limit is MAX_REQUEST_BYTES."
+    return error.description or error.name

@@ -1,0 +1,133 @@
+"""Prometheus metrics: the names the pipeline reports to. Never a key, prompt or user text in a label.
+
+Instruments are built on first use in a private registry. When PROMETHEUS_MULTIPROC_DIR is set (gunicorn,
+see deploy/gunicorn.conf.py) prometheus_client writes every value to a per-process file and exposition()
+sums the files of all workers; otherwise the private registry is exposed as is.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+from flask import g, has_app_context
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+NANOUSD_PER_USD = 1_000_000_000
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+OVERHEAD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+UPSTREAM_LATENCY_KEY = "upstream_latency_ms"
+
+
+@dataclass(frozen=True)
+class Instruments:
+    """Every series the gateway exports."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    request_latency: Histogram
+    overhead: Histogram
+    upstream_latency: Histogram
+    completions: Counter
+    tokens: Counter
+    cost: Counter
+    rate_limited: Counter
+    quota_rejected: Counter
+    streams_in_flight: Gauge
+
+
+@functools.cache
+def instruments() -> Instruments:
+    """Build the instruments once per process (after gunicorn's fork, so files are per worker)."""
+    registry = CollectorRegistry(auto_describe=True)
+    return Instruments(
+        registry=registry,
+        requests=Counter("gateway_http_requests", "HTTP requests answered, by route template and status.",
+                         ["method", "route", "status"], registry=registry),
+        request_latency=Histogram("gateway_http_request_duration_seconds",
+                                  "Time from request start to the last byte, by route template.",
+                                  ["route"], buckets=LATENCY_BUCKETS, registry=registry),
+        overhead=Histogram("gateway_overhead_seconds",
+                           "Time spent in the gateway itself: total minus time waiting on the upstream.",
+                           ["route"], buckets=OVERHEAD_BUCKETS, registry=registry),
+        upstream_latency=Histogram("gateway_upstream_latency_seconds", "Time spent waiting on the provider.",
+                                   ["provider", "model"], buckets=LATENCY_BUCKETS, registry=registry),
+        completions=Counter("gateway_completions", "Completions by final audit status.",
+                            ["provider", "model", "status"], registry=registry),
+        tokens=Counter("gateway_tokens", "Tokens billed, by provider, model and kind (prompt|completion).",
+                       ["provider", "model", "kind"], registry=registry),
+        cost=Counter("gateway_cost_usd", "Money billed to callers, in USD.", ["provider", "model"],
+                     registry=registry),
+        rate_limited=Counter("gateway_rate_limited", "Requests refused by a rate limit, by scope.",
+                             ["scope"], registry=registry),
+        quota_rejected=Counter("gateway_quota_rejected", "Requests refused by a quota, by quota.",
+                               ["quota"], registry=registry),
+        streams_in_flight=Gauge("gateway_streams_in_flight", "Streams to clients open right now.",
+                                registry=registry, multiprocess_mode="livesum"),
+    )
+
+
+def completion_settled(provider: str, model: str, status: str, prompt_tokens: int, completion_tokens: int,
+                       cost_nanousd: int, upstream_latency_ms: int | None) -> None:
+    """A completion reached its final audit status."""
+    meters = instruments()
+    meters.completions.labels(provider, model, status).inc()
+    if prompt_tokens:
+        meters.tokens.labels(provider, model, "prompt").inc(prompt_tokens)
+    if completion_tokens:
+        meters.tokens.labels(provider, model, "completion").inc(completion_tokens)
+    if cost_nanousd:
+        meters.cost.labels(provider, model).inc(cost_nanousd / NANOUSD_PER_USD)
+    if upstream_latency_ms is not None:
+        meters.upstream_latency.labels(provider, model).observe(upstream_latency_ms / 1000)
+        _note_upstream_latency(upstream_latency_ms)
+
+
+def quota_rejected(quota: str) -> None:
+    """A request was refused by a quota."""
+    instruments().quota_rejected.labels(quota).inc()
+
+
+def rate_limited(scope: str) -> None:
+    """A request was refused by a rate limit (user, ip or auth)."""
+    instruments().rate_limited.labels(scope).inc()
+
+
+def stream_opened() -> None:
+    """A stream to a client began."""
+    instruments().streams_in_flight.inc()
+
+
+def stream_closed() -> None:
+    """A stream to a client ended, however it ended."""
+    instruments().streams_in_flight.dec()
+
+
+def request_finished(method: str, route: str, status: int, latency_s: float, overhead_s: float) -> None:
+    """An HTTP request was answered (its last byte sent, for streams)."""
+    meters = instruments()
+    meters.requests.labels(method, route, str(status)).inc()
+    meters.request_latency.labels(route).observe(latency_s)
+    meters.overhead.labels(route).observe(max(overhead_s, 0.0))
+
+
+def upstream_latency_ms() -> int:
+    """Milliseconds this request has waited on providers so far (0 outside a request or before any call)."""
+    return g.get(UPSTREAM_LATENCY_KEY, 0) if has_app_context() else 0
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every series (summed over all workers in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(instruments().registry), CONTENT_TYPE_LATEST
+
+
+def _note_upstream_latency(ms: int) -> None:
+    """Stash upstream time on flask.g, so the request's gateway overhead can be computed."""
+    if has_app_context():
+        setattr(g, UPSTREAM_LATENCY_KEY, g.get(UPSTREAM_LATENCY_KEY, 0) + ms)

@@ -1,0 +1,40 @@
+"""Per-request plumbing: request ids, response headers common to every answer."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from flask import Flask, g, request
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def new_request_id() -> str:
+    """A fresh, unguessable request id."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+def register_request_context(app: Flask) -> None:
+    """Give every request an id (the caller's, if well-formed) and echo it with security headers."""
+
+    @app.before_request
+    def _assign_request_id():
+        g.started_at = time.perf_counter()
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if REQUEST_ID_PATTERN.match(supplied) else new_request_id()
+
+    @app.after_request
+    def _common_headers(response):
+        response.headers["X-Request-ID"] = g.get("request_id") or new_request_id()
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response

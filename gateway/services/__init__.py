@@ -1,0 +1,1 @@
+"""Business rules: each service takes plain arguments and owns its transaction."""

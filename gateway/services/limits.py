@@ -1,0 +1,55 @@
+"""A user's effective limits: their overrides where set, the configured defaults otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from gateway.config import Settings
+
+NANOS_PER_USD = 10**9
+
+
+@dataclass(frozen=True)
+class EffectiveLimits:
+    """Limits in force for one user, and which of them are overrides."""
+
+    daily_requests: int
+    daily_tokens: int
+    monthly_spend_cap_usd: Decimal
+    rate_limit_max: int
+    overrides: tuple[str, ...]
+
+    @property
+    def monthly_spend_cap_nanousd(self) -> int:
+        return int(self.monthly_spend_cap_usd * NANOS_PER_USD)
+
+    def as_dict(self) -> dict:
+        """JSON shape used by the admin API and the quota endpoint."""
+        return {
+            "daily_requests": self.daily_requests,
+            "daily_tokens": self.daily_tokens,
+            "monthly_spend_cap_usd": float(self.monthly_spend_cap_usd),
+            "rate_limit_max": self.rate_limit_max,
+            "overrides": list(self.overrides),
+        }
+
+
+def effective_limits(user, settings: Settings) -> EffectiveLimits:
+    """Resolve overrides against defaults; works on a User or anything with the same attributes."""
+    defaults = {
+        "daily_requests": settings.default_daily_requests,
+        "daily_tokens": settings.default_daily_tokens,
+        "monthly_spend_cap_usd": settings.default_monthly_spend_cap_usd,
+        "rate_limit_max": settings.rate_limit_max,
+    }
+    values, overrides = {}, []
+    for name, default in defaults.items():
+        value = getattr(user, name)
+        if value is None:
+            values[name] = default
+        else:
+            values[name] = value
+            overrides.append(name)
+    values["monthly_spend_cap_usd"] = Decimal(values["monthly_spend_cap_usd"])
+    return EffectiveLimits(**values, overrides=tuple(overrides))

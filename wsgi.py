@@ -1,0 +1,7 @@
+"""gunicorn entry point: `gunicorn wsgi:app`."""
+
+from gateway import create_app
+from gateway.sweeper import start_sweeper
+
+app = create_app()
+start_sweeper(app)
