@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the shape of request bodies and query strings, nothing more."""
