@@ -55,7 +55,7 @@ def cell(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return format(Decimal(repr(value)), "f")
+        return format(Decimal(repr(value)).normalize(), "f")
     if isinstance(value, (list, tuple)):
         return ", ".join(str(item) for item in value) or "-"
     return str(value)

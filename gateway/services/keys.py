@@ -68,6 +68,6 @@ def _load_key(key_id: int) -> ApiKey:
     key = db.session.get(ApiKey, key_id, populate_existing=True) if 1 <= key_id <= MAX_KEY_ID else None
     if key is None:
         db.session.rollback()
-        raise NotFound(f"No key with id {key_id}. List keys with GET /admin/keys.",
+        raise NotFound(f"No key with id {key_id}. List keys with GET /admin/keys or `flask keys list`.",
                        code="key_not_found", param="key_id")
     return key

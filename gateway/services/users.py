@@ -24,7 +24,7 @@ def load_user(user_id: int) -> User:
     user = db.session.get(User, user_id) if 1 <= user_id <= MAX_USER_ID else None
     if user is None:
         db.session.rollback()
-        raise NotFound(f"No user with id {user_id}. List users with GET /admin/users.",
+        raise NotFound(f"No user with id {user_id}. List users with GET /admin/users or `flask users list`.",
                        code="user_not_found", param="user_id")
     return user
 
