@@ -19,7 +19,7 @@ from gateway.providers.registry import build_providers
 from gateway.request_context import register_request_context
 from gateway.services.catalog import ModelCatalog
 from gateway.services.key_cache import VerifiedKeyCache
-from gateway.state import GatewayState
+from gateway.state import GatewayState, gateway_state
 
 log = logging.getLogger("gateway")
 
@@ -62,19 +62,28 @@ def register_proxy_fix(app: Flask, settings: Settings) -> None:
 
 def register_limiter(app: Flask, settings: Settings) -> None:
     """Flask-Limiter: one per-IP bucket across routes; per-user limits are declared on /v1 views."""
-    window = settings.rate_limit_window_s
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_STORAGE_OPTIONS=_limiter_storage_options(settings.ratelimit_storage_uri),
-        RATELIMIT_APPLICATION=f"{settings.ip_rate_limit_max} per {window} second",
+        # A callable: Flask-Limiter keeps the first app's application limit for the process.
+        RATELIMIT_APPLICATION=ip_rate_limit_value,
         RATELIMIT_STRATEGY="fixed-window",
         RATELIMIT_HEADERS_ENABLED=True,
+        # Flask-Limiter would stamp Retry-After on every response and overwrite an upstream's own
+        # hint; our 429 handler sets Retry-After itself, so its copy goes under another name.
+        RATELIMIT_HEADER_RETRY_AFTER="X-RateLimit-Retry-After",
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_KEY_PREFIX="dominion",
     )
     limiter.init_app(app)
     _warn_if_limits_multiply(settings)
+
+
+def ip_rate_limit_value() -> str:
+    """IP_RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS of the current app."""
+    settings = gateway_state().settings
+    return f"{settings.ip_rate_limit_max} per {settings.rate_limit_window_s} second"
 
 
 def _limiter_storage_options(uri: str) -> dict:

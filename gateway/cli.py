@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from gateway.cli_admin import register_admin_commands
 from gateway.services.reconcile import counter_mismatches
 from gateway.services.settlement import sweep_stale_reservations
 from gateway.state import gateway_state
@@ -40,3 +41,4 @@ def check_command(user_id: int | None) -> None:
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app."""
     app.cli.add_command(quotas_cli)
+    register_admin_commands(app)

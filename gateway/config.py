@@ -148,9 +148,13 @@ def _database_url(env) -> tuple[str, str]:
     url = _url(env, "DATABASE_URL", None, DATABASE_SCHEMES)
     if url is None:
         return f"sqlite:///{os.path.abspath(sqlite_path)}", sqlite_path
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
-    return url, sqlite_path
+    return normalise_database_url(url), sqlite_path
+
+
+def normalise_database_url(url: str) -> str:
+    """postgres:// and postgresql:// use psycopg2, the driver we ship (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg2://{rest}" if scheme in ("postgres", "postgresql") else url
 
 
 def _window_ms(env) -> int:

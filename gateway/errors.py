@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, g, jsonify
 from flask_limiter.errors import RateLimitExceeded
@@ -10,6 +11,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
+from gateway.extensions import limiter
 from gateway.providers.base import ProviderError
 
 log = logging.getLogger("gateway.errors")
@@ -153,7 +155,7 @@ def register_error_handlers(app: Flask) -> None:
         message = (f"Rate limit exceeded for this {scope}: {error.limit.limit}. "
                    "Wait for the window to reset (see Retry-After) and retry.")
         return error_response(429, "rate_limit_exceeded", message, code=f"{scope}_rate_limit",
-                              details={"limit_scope": scope})
+                              headers={"Retry-After": str(_seconds_to_reset())}, details={"limit_scope": scope})
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
@@ -174,6 +176,11 @@ def rate_limit_scope(error: RateLimitExceeded) -> str:
     """Which limiter bucket refused: 'user', 'auth' (failed key attempts) or 'ip'."""
     scope = getattr(error.limit, "scope", None)
     return scope if scope in ("user", "auth") else "ip"
+
+
+def _seconds_to_reset() -> int:
+    current = limiter.current_limit
+    return max(1, int(current.reset_at - time.time())) if current else 1
 
 
 def _http_message(error: HTTPException) -> str:

@@ -4,12 +4,14 @@ a client, a CLI runner, a user with a key, and one real fake upstream for the se
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from gateway import create_app
+from gateway.config import normalise_database_url
 from gateway.extensions import db
 from tests.fake_upstream import FakeUpstream
 
@@ -29,7 +31,7 @@ def postgres_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         missing_service("TEST_DATABASE_URL is not set")
-    return url
+    return normalise_database_url(url)
 
 
 def redis_url() -> str:
@@ -48,13 +50,28 @@ def fake_upstream():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def session_postgres_url():
+    """A database of this test session's own on the TEST_DATABASE_URL server, dropped at the end,
+    so concurrent test runs never truncate each other's tables."""
+    server_url = postgres_url()
+    name = f"dominion_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory):
     """Every database-backed test runs once per backend."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "gateway.db"
         return f"sqlite:///{path}"
-    return postgres_url()
+    return request.getfixturevalue("session_postgres_url")
 
 
 def base_config(database_url: str, upstream: FakeUpstream | None = None, **overrides) -> dict:
@@ -76,11 +93,12 @@ def base_config(database_url: str, upstream: FakeUpstream | None = None, **overr
     return config
 
 
-def make_app(config: dict):
+def make_app(config: dict, reset: bool = True):
     """An app with an empty schema (created from the models; migrations are tested separately)."""
     app = create_app(config)
-    with app.app_context():
-        reset_schema()
+    if reset:
+        with app.app_context():
+            reset_schema()
     return app
 
 
@@ -102,7 +120,7 @@ def app_factory(database_url, fake_upstream):
     apps = []
 
     def factory(**overrides):
-        app = make_app(base_config(database_url, fake_upstream, **overrides))
+        app = make_app(base_config(database_url, fake_upstream, **overrides), reset=not apps)
         apps.append(app)
         return app
 

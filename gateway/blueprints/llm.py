@@ -1,0 +1,48 @@
+"""The native API: POST /v1/llm/complete, GET /v1/llm/models, GET /v1/llm/quota."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+
+from gateway.blueprints.body import load_body
+from gateway.blueprints.caller import request_meta, require_gateway_key, user_rate_limit
+from gateway.formats import native
+from gateway.formats.sse import sse_response
+from gateway.schemas.llm import CompleteRequestSchema
+from gateway.services.completions import CompletionPipeline
+from gateway.services.model_listing import list_models
+from gateway.services.quotas import quota_status
+from gateway.state import gateway_state
+
+llm_bp = Blueprint("llm", __name__, url_prefix="/v1/llm")
+llm_bp.before_request(require_gateway_key)
+
+
+@llm_bp.post("/complete")
+@user_rate_limit
+def complete():
+    """One completion, streamed as SSE when "stream": true."""
+    given = native.completion_input(load_body(CompleteRequestSchema()))
+    pipeline = CompletionPipeline(gateway_state())
+    meta = request_meta("llm.complete")
+    if given.stream:
+        entry, events = pipeline.stream(g.caller, given, meta)
+        return sse_response(native.stream_frames(meta.request_id, entry, events))
+    return jsonify(native.completion_body(pipeline.complete(g.caller, given, meta)))
+
+
+@llm_bp.get("/models")
+@user_rate_limit
+def models():
+    """Every catalog model with availability, limits and prices."""
+    return jsonify(data=list_models(gateway_state()))
+
+
+@llm_bp.get("/quota")
+@user_rate_limit
+def quota():
+    """The caller's quotas (limit, used, reserved, remaining, resets_at) and rate limit."""
+    settings = gateway_state().settings
+    body = quota_status(g.caller.user_id, g.caller.limits)
+    body["rate_limit"] = {"limit": g.caller.limits.rate_limit_max, "window_s": settings.rate_limit_window_s}
+    return jsonify(body)

@@ -1,0 +1,1 @@
+"""Client-facing answer formats: the native API, and OpenAI/Anthropic compatible shapes."""
