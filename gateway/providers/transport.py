@@ -1,0 +1,262 @@
+"""Shared HTTP plumbing for provider adapters: pooled sessions, bounded retries, SSE reading.
+
+This module is the one boundary where `requests` failures and upstream HTTP error statuses become
+ProviderErrors; adapters only say where the upstream's error message lives.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.packages.urllib3.exceptions import ReadTimeoutError
+
+from gateway.providers.base import (
+    ProviderError,
+    UpstreamError,
+    UpstreamInvalidRequest,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+)
+
+POOL_SIZE = 64
+INITIAL_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 8.0
+MAX_RETRY_AFTER_S = 60.0
+MAX_MESSAGE_CHARS = 300
+RETRYABLE_STATUSES = frozenset({408, 429, 529}) | frozenset(range(500, 600))
+INVALID_REQUEST_STATUSES = frozenset({400, 404, 413, 422})
+CREDENTIAL_STATUSES = frozenset({401, 403})
+SECRET_PATTERNS = (
+    (re.compile(r"sk-[A-Za-z0-9_\-*.]{3,}"), "sk-***"),
+    (re.compile(r"dom_[A-Za-z0-9_\-*.]{3,}"), "dom_***"),
+    (re.compile(r"(?i)bearer\s+\S+"), "Bearer ***"),
+    (re.compile(r"org-[A-Za-z0-9]{4,}"), "org-***"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how to POST: the URL, headers and (connect, read) timeouts of one upstream call."""
+
+    provider: str
+    url: str
+    headers: dict[str, str]
+    timeout: tuple[float, float]
+    max_retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One server-sent event: its `event:` name (default "message") and joined `data:` lines."""
+
+    event: str
+    data: str
+
+
+def make_session(pool_size: int = POOL_SIZE) -> requests.Session:
+    """A pooled session for one upstream: keep-alive for ~pool_size threads, no urllib3 retries.
+
+    Environment proxies and .netrc are ignored (trust_env=False): providers never read the environment.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Exponential backoff from 0.5 s, capped at 8 s, minus up to 25% jitter (attempt counts from 0)."""
+    delay = min(INITIAL_BACKOFF_S * 2**attempt, MAX_BACKOFF_S)
+    return delay * (1 - 0.25 * rng())
+
+
+def retry_hint(headers) -> float | None:
+    """The upstream's retry delay in seconds from retry-after-ms or retry-after (seconds or HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def send_with_retries(session: requests.Session, endpoint: Endpoint, body: dict, *, stream: bool = False,
+                      sleep: Callable[[float], None] = time.sleep,
+                      rng: Callable[[], float] = random.random) -> requests.Response:
+    """POST body as JSON, retrying connect errors, 408, 429, 5xx and 529 up to endpoint.max_retries times.
+
+    Returns the final response, which may be an error status for the adapter to map with
+    error_for_status(). Retries use the upstream's retry-after hint when it is at most 60 s (a longer
+    hint is not retried) and exponential backoff otherwise. For streams only the response head is
+    awaited here, so a retry never happens after body bytes were handed on.
+    """
+    attempt = 0
+    while True:
+        try:
+            response = session.post(endpoint.url, json=body, headers=endpoint.headers,
+                                    timeout=endpoint.timeout, stream=stream)
+            if stream and response.status_code >= 400:
+                _ = response.content  # read the small error body now, inside the boundary
+        except requests.RequestException as exc:
+            if attempt < endpoint.max_retries and _is_connect_failure(exc):
+                sleep(backoff_delay(attempt, rng))
+                attempt += 1
+                continue
+            raise upstream_failure(exc, endpoint.provider) from None
+        delay = _retry_delay(response, attempt, endpoint.max_retries, rng)
+        if delay is None:
+            return response
+        response.close()
+        sleep(delay)
+        attempt += 1
+
+
+def _retry_delay(response: requests.Response, attempt: int, max_retries: int,
+                 rng: Callable[[], float]) -> float | None:
+    """How long to wait before retrying this response, or None to hand it back as it is."""
+    should_retry = response.headers.get("x-should-retry", "").lower()
+    retryable = response.status_code in RETRYABLE_STATUSES
+    if should_retry in ("true", "false"):
+        retryable = should_retry == "true" and response.status_code >= 400
+    if not retryable or attempt >= max_retries:
+        return None
+    hint = retry_hint(response.headers)
+    if hint is not None and hint > MAX_RETRY_AFTER_S:
+        return None
+    if hint:
+        return hint
+    return backoff_delay(attempt, rng)
+
+
+def _is_connect_failure(exc: requests.RequestException) -> bool:
+    """True for failures before the upstream could have seen the request (safe to retry a POST)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.ConnectionError) and not _wraps_read_timeout(exc)
+
+
+def _wraps_read_timeout(exc: BaseException) -> bool:
+    """requests reports a read timeout while reading a body as ConnectionError(ReadTimeoutError)."""
+    return any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
+
+
+def upstream_failure(exc: requests.RequestException, provider: str, *, midstream: bool = False) -> ProviderError:
+    """Map one requests exception to the ProviderError the gateway answers (never echoing URLs or keys)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return UpstreamTimeout(f"timed out connecting to {provider}")
+    if isinstance(exc, requests.ReadTimeout) or _wraps_read_timeout(exc):
+        return UpstreamTimeout(f"{provider} did not respond within the read timeout")
+    if midstream or isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return UpstreamError(f"the connection to {provider} broke mid-response")
+    if isinstance(exc, requests.ConnectionError):
+        return UpstreamError(f"could not connect to {provider}")
+    return UpstreamError(f"the request to {provider} failed ({type(exc).__name__})")
+
+
+def sanitize(message: object, secrets: Iterable[str] = ()) -> str:
+    """An upstream message safe to show a caller: keys masked, whitespace folded, at most ~300 chars."""
+    text = " ".join(str(message or "").split())
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern, replacement in SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1].rstrip() + "…"
+    return text
+
+
+def error_for_status(provider: str, response: requests.Response, secrets: Iterable[str] = ()) -> ProviderError:
+    """Map an upstream error status to a ProviderError, with the upstream's sanitized message and param."""
+    status = response.status_code
+    message, param = _error_details(response)
+    detail = sanitize(message, secrets) or f"HTTP {status}"
+    if status in INVALID_REQUEST_STATUSES:
+        return UpstreamInvalidRequest(f"{provider} rejected the request: {detail}",
+                                      upstream_status=status, param=param)
+    if status in CREDENTIAL_STATUSES:
+        return UpstreamError(f"{provider} rejected the gateway's provider credentials", upstream_status=status)
+    if status == 429:
+        return UpstreamRateLimited(f"{provider} is rate limiting the gateway: {detail}",
+                                   upstream_status=status, retry_after=retry_hint(response.headers))
+    if status == 529:
+        return UpstreamError(f"{provider} is overloaded (HTTP 529): {detail}", upstream_status=status)
+    return UpstreamError(f"{provider} failed with HTTP {status}: {detail}", upstream_status=status)
+
+
+def _error_details(response: requests.Response) -> tuple[str, str | None]:
+    """error.message and error.param of an OpenAI- or Anthropic-shaped error body, tolerating anything."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", None
+    param = error.get("param")
+    return str(error.get("message") or ""), param if isinstance(param, str) else None
+
+
+def read_json(response: requests.Response, provider: str) -> dict:
+    """The JSON object of a successful response, or UpstreamError when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise UpstreamError(f"{provider} returned a response that is not a JSON object",
+                            upstream_status=response.status_code)
+    return body
+
+
+def iter_sse(response: requests.Response, provider: str) -> Iterator[SSEEvent]:
+    """Server-sent events of a streamed response, as they arrive; read failures become ProviderErrors."""
+    event, data = None, []
+    try:
+        for raw in response.iter_lines(chunk_size=None):
+            line = raw.decode("utf-8", "replace")
+            if not line:
+                if data:
+                    yield SSEEvent(event or "message", "\n".join(data))
+                event, data = None, []
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    except requests.RequestException as exc:
+        raise upstream_failure(exc, provider, midstream=True) from None
+
+
+def parse_event_json(event: SSEEvent, provider: str) -> dict:
+    """The JSON object in an event's data, or UpstreamError naming the provider (not the payload)."""
+    try:
+        payload = json.loads(event.data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise UpstreamError(f"{provider} sent an unreadable stream event")
+    return payload
