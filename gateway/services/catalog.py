@@ -1,0 +1,218 @@
+"""The model catalog: which provider serves a model, under which upstream id, at which prices.
+
+The packaged gateway/data/models.json is the base; an operator file in the same format overrides
+existing ids field by field (pricing key by key) and adds new ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+
+PROVIDERS = ("openai", "anthropic", "mock")
+PACKAGED = "gateway/data/models.json"
+ENTRY_FIELDS = {"id", "provider", "upstream_id", "aliases", "context_window", "max_output_tokens", "pricing",
+                "price_version", "supports_sampling", "supports_stop"}
+PRICE_FIELDS = {"input", "cached_input", "output", "cache_write"}
+DOCUMENT_FIELDS = {"models", "about"}
+
+
+class CatalogError(Exception):
+    """A catalog file is unreadable or wrong; the message names the file and the problem in one line."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model as the gateway offers it; prices are USD per 1M tokens."""
+
+    id: str
+    provider: str
+    upstream_id: str
+    aliases: tuple[str, ...]
+    context_window: int
+    max_output_tokens: int
+    input_price: Decimal
+    cached_input_price: Decimal
+    output_price: Decimal
+    cache_write_price: Decimal | None
+    price_version: str
+    supports_sampling: bool = True
+    supports_stop: bool = True
+
+
+class ModelCatalog:
+    """Models by id and alias, in catalog order."""
+
+    def __init__(self, entries: Iterable[ModelEntry], source: str = PACKAGED) -> None:
+        self._entries = tuple(entries)
+        self._by_name: dict[str, ModelEntry] = {}
+        for entry in self._entries:
+            for name in (entry.id, *entry.aliases):
+                other = self._by_name.setdefault(name, entry)
+                if other is not entry:
+                    raise CatalogError(f"model catalog {source}: name {name!r} is used by both {other.id!r} "
+                                       f"and {entry.id!r}")
+
+    @classmethod
+    def load(cls, extra_file: str | None = None) -> ModelCatalog:
+        """The packaged catalog, merged with the operator's extra_file when one is given."""
+        raws = {raw["id"]: (raw, PACKAGED) for raw in _document(_packaged_text(), PACKAGED)}
+        if extra_file:
+            for raw in _document(_file_text(extra_file), extra_file):
+                base = raws.get(raw["id"], ({}, None))[0]
+                raws[raw["id"]] = (_merge(base, raw), extra_file)
+        return cls([_entry(raw, source) for raw, source in raws.values()], extra_file or PACKAGED)
+
+    def resolve(self, name: str) -> ModelEntry | None:
+        """The entry whose id or alias is exactly name."""
+        return self._by_name.get(name)
+
+    def entries(self) -> tuple[ModelEntry, ...]:
+        """Every entry, packaged ones first, in file order."""
+        return self._entries
+
+
+def price_snapshot(entry: ModelEntry) -> dict:
+    """The prices a request was charged at, as JSON-able strings for the audit log."""
+    return {
+        "model": entry.id,
+        "provider": entry.provider,
+        "upstream_id": entry.upstream_id,
+        "price_version": entry.price_version,
+        "currency": "USD",
+        "unit": "per_1m_tokens",
+        "input": format(entry.input_price, "f"),
+        "cached_input": format(entry.cached_input_price, "f"),
+        "output": format(entry.output_price, "f"),
+        "cache_write": None if entry.cache_write_price is None else format(entry.cache_write_price, "f"),
+    }
+
+
+def _packaged_text() -> str:
+    return resources.files("gateway").joinpath("data", "models.json").read_text(encoding="utf-8")
+
+
+def _file_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise CatalogError(f"model catalog {path}: cannot read the file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise CatalogError(f"model catalog {path}: the file is not UTF-8 text") from None
+
+
+def _document(text: str, source: str) -> list[dict]:
+    """The entries of one catalog file, each with a string id, no duplicate ids, no unknown fields."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"model catalog {source}: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                           f"{exc.msg}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("models"), list):
+        raise CatalogError(f'model catalog {source}: expected an object {{"models": [...]}}')
+    unknown = sorted(set(document) - DOCUMENT_FIELDS)
+    if unknown:
+        raise CatalogError(f"model catalog {source}: unknown top-level field {unknown[0]!r}")
+    seen: set[str] = set()
+    for index, raw in enumerate(document["models"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+            raise CatalogError(f"model catalog {source}: models[{index}] needs a non-empty string 'id'")
+        if raw["id"] in seen:
+            raise CatalogError(f"model catalog {source}: model {raw['id']!r} is listed twice")
+        seen.add(raw["id"])
+        _reject_unknown(raw, ENTRY_FIELDS, "", source)
+        if isinstance(raw.get("pricing"), dict):
+            _reject_unknown(raw["pricing"], PRICE_FIELDS, "pricing.", source, raw["id"])
+    return document["models"]
+
+
+def _reject_unknown(raw: dict, allowed: set[str], prefix: str, source: str, model: str | None = None) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise CatalogError(f"model catalog {source}: model {model or raw['id']!r}: unknown field "
+                           f"{prefix}{unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Override base field by field; pricing merges key by key."""
+    merged = {**base, **override}
+    if isinstance(base.get("pricing"), dict) and isinstance(override.get("pricing"), dict):
+        merged["pricing"] = {**base["pricing"], **override["pricing"]}
+    return merged
+
+
+def _entry(raw: dict, source: str) -> ModelEntry:
+    """A validated ModelEntry from one merged raw entry; CatalogError names the file, model and field."""
+    check = _Checker(raw, source)
+    provider = check.text("provider")
+    if provider not in PROVIDERS:
+        check.fail("provider", f"must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+    pricing = raw.get("pricing")
+    if not isinstance(pricing, dict):
+        check.fail("pricing", "must be an object with input, cached_input, output and cache_write")
+    input_price = check.price(pricing, "input")
+    return ModelEntry(
+        id=raw["id"], provider=provider, upstream_id=check.text("upstream_id", default=raw["id"]),
+        aliases=check.aliases(), context_window=check.positive_int("context_window"),
+        max_output_tokens=check.positive_int("max_output_tokens"), input_price=input_price,
+        cached_input_price=check.price(pricing, "cached_input", default=input_price),
+        output_price=check.price(pricing, "output"),
+        cache_write_price=check.price(pricing, "cache_write", default=None),
+        price_version=check.text("price_version"),
+        supports_sampling=check.flag("supports_sampling"), supports_stop=check.flag("supports_stop"),
+    )
+
+
+_MISSING = object()
+
+
+class _Checker:
+    """Typed field readers for one raw entry that raise one-line CatalogErrors."""
+
+    def __init__(self, raw: dict, source: str) -> None:
+        self.raw, self.source = raw, source
+
+    def fail(self, field: str, problem: str):
+        raise CatalogError(f"model catalog {self.source}: model {self.raw['id']!r}: {field} {problem}")
+
+    def text(self, field: str, default=_MISSING) -> str:
+        value = self.raw.get(field, default)
+        if value is _MISSING or not isinstance(value, str) or not value.strip():
+            self.fail(field, "must be a non-empty string")
+        return value
+
+    def positive_int(self, field: str) -> int:
+        value = self.raw.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            self.fail(field, f"must be a positive integer, got {value!r}")
+        return value
+
+    def flag(self, field: str) -> bool:
+        value = self.raw.get(field, True)
+        if not isinstance(value, bool):
+            self.fail(field, f"must be true or false, got {value!r}")
+        return value
+
+    def aliases(self) -> tuple[str, ...]:
+        value = self.raw.get("aliases", [])
+        if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
+            self.fail("aliases", "must be a list of non-empty strings")
+        return tuple(value)
+
+    def price(self, pricing: dict, field: str, default=_MISSING) -> Decimal | None:
+        value = pricing.get(field)
+        if value is None:
+            if default is _MISSING:
+                self.fail(f"pricing.{field}", "is required (USD per 1M tokens as a decimal string)")
+            return default
+        try:
+            price = None if isinstance(value, bool) else Decimal(str(value))
+        except InvalidOperation:
+            price = None
+        if price is None or not price.is_finite() or price < 0:
+            self.fail(f"pricing.{field}", f"must be a non-negative decimal string, got {value!r}")
+        return price
