@@ -156,3 +156,12 @@ def test_a_real_completion_shows_up_in_usage_and_records(client, admin_headers):
     assert totals["cost_usd"] == completion["cost_usd"]
     record = client.get("/admin/usage/records", headers=admin_headers).get_json()["data"][0]
     assert (record["key_id"], record["status"], record["http_status"]) == (account.key_id, "ok", 200)
+
+
+def test_tokens_and_cost_come_only_from_counted_rows(app, client, admin_headers, users):
+    add_records(app, {"day": date(2026, 5, 1), "user_id": users[0], "prompt_tokens": 3, "cost_nanousd": 4},
+                {"day": date(2026, 5, 1), "user_id": users[0], "status": "released", "counted": False,
+                 "prompt_tokens": 999, "cost_nanousd": 999})
+    totals = usage(client, admin_headers, "from=2026-05-01&to=2026-05-01").get_json()["totals"]
+    assert totals == {"requests": 1, "errors": 1, "prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3,
+                      "cost_usd": 4e-09}

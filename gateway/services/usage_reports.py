@@ -4,7 +4,7 @@ Definitions (also in the README):
 - requests: rows with counted = true, i.e. requests admitted against the user's quota;
 - errors: rows whose status is neither 'ok' nor 'pending' (upstream errors, client disconnects,
   quota refusals, invalid requests, released reservations);
-- tokens and cost: the actual settled amounts (a pending row adds 0 until it settles);
+- tokens and cost: the actual amounts billed, from counted rows (a pending row adds 0 until it settles);
 - a row belongs to the UTC day in its day_start column; from/to are inclusive.
 """
 
@@ -57,10 +57,11 @@ def usage_report(user_id: int | None = None, start: date | None = None, end: dat
 
 
 def _sums() -> tuple:
-    counted = case((UsageRecord.counted.is_(True), 1), else_=0)
+    counted = UsageRecord.counted.is_(True)
     errors = case((UsageRecord.status.not_in(NOT_ERRORS), 1), else_=0)
-    return tuple(func.coalesce(func.sum(column), 0) for column in (
-        counted, errors, UsageRecord.prompt_tokens, UsageRecord.completion_tokens, UsageRecord.cost_nanousd))
+    billed = (case((counted, column), else_=0) for column in
+              (UsageRecord.prompt_tokens, UsageRecord.completion_tokens, UsageRecord.cost_nanousd))
+    return tuple(func.coalesce(func.sum(column), 0) for column in (case((counted, 1), else_=0), errors, *billed))
 
 
 def _totals(row) -> dict:
