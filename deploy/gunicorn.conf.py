@@ -68,6 +68,12 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# No runtime control socket (gunicornc): it would live in $HOME, which the container user cannot write,
+# and two gateways on one host would fight over it. GUNICORN_CONTROL_SOCKET=<path> turns it on.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip() or "gunicorn.ctl"
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+# Worker heartbeats in memory, not on the container's overlay filesystem.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def on_starting(server):
