@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
     PORT=3100 \
-    SQLITE_PATH=/data/gateway.db
+    SQLITE_PATH=/data/gateway.db \
+    FLASK_APP=gateway:create_app
 
 RUN groupadd --system --gid 10001 dominion \
     && useradd --system --uid 10001 --gid dominion --home-dir /app --no-create-home \
