@@ -14,6 +14,7 @@ from gateway.database import register_database
 from gateway.errors import register_error_handlers
 from gateway.extensions import limiter
 from gateway.logs import configure_logging
+from gateway.observability import register_observability
 from gateway.providers.base import ProviderSettings
 from gateway.providers.registry import build_providers
 from gateway.request_context import register_request_context
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_state(app, settings)
     register_blueprints(app)
     register_error_handlers(app)
+    register_observability(app)
     register_cli(app)
     return app
 

@@ -172,6 +172,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     openai_key = _text(env, "OPENAI_API_KEY", None)
     anthropic_key = _text(env, "ANTHROPIC_API_KEY", None)
     mock_default = gateway_env == "development" and not (openai_key or anthropic_key)
+    mock = _boolean(env, "MOCK_PROVIDER", mock_default)
     settings = Settings(
         gateway_env=gateway_env,
         host=_text(env, "HOST", "0.0.0.0"),
@@ -182,7 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         anthropic_api_key=anthropic_key,
         openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1", ("http", "https")).rstrip("/"),
         anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com", ("http", "https")).rstrip("/"),
-        mock_provider=_boolean(env, "MOCK_PROVIDER", mock_default),
+        mock_provider=mock,
         admin_token=_text(env, "ADMIN_TOKEN", None),
         rate_limit_max=_integer(env, "RATE_LIMIT_MAX", 60, minimum=1),
         rate_limit_window_ms=_window_ms(env),
@@ -194,7 +195,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_daily_tokens=_integer(env, "DEFAULT_DAILY_TOKENS", 100000),
         default_monthly_spend_cap_usd=_money(env, "DEFAULT_MONTHLY_SPEND_CAP_USD", "50"),
         default_max_tokens=_integer(env, "DEFAULT_MAX_TOKENS", 1024, minimum=1),
-        default_model=_text(env, "DEFAULT_MODEL", "gpt-4o-mini"),
+        default_model=_text(env, "DEFAULT_MODEL", _default_model(openai_key, anthropic_key, mock)),
         upstream_timeout_s=_number(env, "UPSTREAM_TIMEOUT_S", 120.0, minimum=0.001),
         upstream_connect_timeout_s=_number(env, "UPSTREAM_CONNECT_TIMEOUT_S", 5.0, minimum=0.001),
         upstream_max_retries=_integer(env, "UPSTREAM_MAX_RETRIES", 2),
@@ -210,6 +211,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     _check_production(settings)
     return _with_derived_defaults(settings)
+
+
+def _default_model(openai_key: str | None, anthropic_key: str | None, mock: bool) -> str:
+    """A default model some configured provider can serve."""
+    if openai_key or not (anthropic_key or mock):
+        return "gpt-4o-mini"
+    return "claude-haiku-4-5" if anthropic_key else "mock-1"
 
 
 def _with_derived_defaults(settings: Settings) -> Settings:
