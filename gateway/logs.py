@@ -33,6 +33,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(settings: Settings) -> None:
     """Send the gateway's logs to stderr as JSON, once per process."""
     root = logging.getLogger("gateway")
+    root.propagate = settings.gateway_env == "testing"  # let pytest's caplog see records in tests
     if any(getattr(h, "_dominion", False) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
@@ -40,6 +41,5 @@ def configure_logging(settings: Settings) -> None:
     handler._dominion = True
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    root.propagate = settings.gateway_env == "testing"
     for name in ("flask-limiter", "flask_limiter"):
         logging.getLogger(name).addHandler(handler)
