@@ -7,32 +7,19 @@ with a final ChatChunk (usage=None) so the caller can bill by estimate.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-
-import requests
+from collections.abc import Iterator
 
 from gateway.providers.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
     Message,
-    Provider,
-    ProviderSettings,
     UpstreamError,
     UpstreamInvalidRequest,
     Usage,
 )
-from gateway.providers.transport import (
-    Endpoint,
-    error_for_status,
-    iter_sse,
-    make_session,
-    parse_event_json,
-    read_json,
-    sanitize,
-    send_with_retries,
-)
+from gateway.providers.http_provider import HttpProvider
+from gateway.providers.transport import parse_event_json, sanitize
 
 NAME = "anthropic"
 API_VERSION = "2023-06-01"
@@ -43,47 +30,27 @@ SYSTEM_ROLES = ("system", "developer")
 TURN_ROLES = ("user", "assistant")
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HttpProvider):
     """Sends ChatRequests to {base_url}/v1/messages."""
 
     name = NAME
+    path = "/v1/messages"
 
-    def __init__(self, settings: ProviderSettings, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._settings = settings
-        self._session = session or make_session()
-        self._sleep = sleep
-        self._endpoint = Endpoint(
-            provider=NAME,
-            url=settings.base_url.rstrip("/") + "/v1/messages",
-            headers={**settings.extra_headers, "x-api-key": settings.api_key, "anthropic-version": API_VERSION},
-            timeout=(settings.connect_timeout_s, settings.read_timeout_s),
-            max_retries=settings.max_retries,
-        )
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key, "anthropic-version": API_VERSION}
 
     def validate(self, request: ChatRequest) -> None:
         """Refuse what Anthropic would refuse, before anything is reserved or sent."""
         request_body(request, stream=False)
 
-    def complete(self, request: ChatRequest) -> ChatResult:
-        """One non-streamed message."""
-        response = self._send(request_body(request, stream=False), stream=False)
-        return parse_message(read_json(response, NAME), request.model)
+    def request_body(self, request: ChatRequest, stream: bool) -> dict:
+        return request_body(request, stream)
 
-    def stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        """Text deltas, then one final chunk with finish_reason and usage."""
-        response = self._send(request_body(request, stream=True), stream=True)
-        try:
-            yield from parse_stream(iter_sse(response, NAME), secrets=(self._settings.api_key,))
-        finally:
-            response.close()
+    def parse_result(self, body: dict, requested_model: str) -> ChatResult:
+        return parse_message(body, requested_model)
 
-    def _send(self, body: dict, stream: bool) -> requests.Response:
-        response = send_with_retries(self._session, self._endpoint, body, stream=stream, sleep=self._sleep)
-        if response.status_code >= 400:
-            response.close()
-            raise error_for_status(NAME, response, secrets=(self._settings.api_key,))
-        return response
+    def parse_events(self, events, secrets) -> Iterator[ChatChunk]:
+        return parse_stream(events, secrets)
 
 
 def request_body(request: ChatRequest, stream: bool) -> dict:

@@ -6,73 +6,40 @@ usage=None), so the caller can bill by estimate; a stream cut off before any fin
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-
-import requests
+from collections.abc import Iterator
 
 from gateway.providers.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
-    Provider,
-    ProviderSettings,
     UpstreamError,
     Usage,
 )
-from gateway.providers.transport import (
-    Endpoint,
-    error_for_status,
-    iter_sse,
-    make_session,
-    parse_event_json,
-    read_json,
-    sanitize,
-    send_with_retries,
-)
+from gateway.providers.http_provider import HttpProvider
+from gateway.providers.transport import parse_event_json, sanitize
 
 NAME = "openai"
 FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                   "function_call": "tool_calls", "content_filter": "content_filter"}
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     """Sends ChatRequests to {base_url}/chat/completions."""
 
     name = NAME
+    path = "/chat/completions"
 
-    def __init__(self, settings: ProviderSettings, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._settings = settings
-        self._session = session or make_session()
-        self._sleep = sleep
-        self._endpoint = Endpoint(
-            provider=NAME,
-            url=settings.base_url.rstrip("/") + "/chat/completions",
-            headers={**settings.extra_headers, "Authorization": f"Bearer {settings.api_key}"},
-            timeout=(settings.connect_timeout_s, settings.read_timeout_s),
-            max_retries=settings.max_retries,
-        )
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
 
-    def complete(self, request: ChatRequest) -> ChatResult:
-        """One non-streamed completion."""
-        response = self._send(request_body(request, stream=False), stream=False)
-        return parse_completion(read_json(response, NAME), request.model)
+    def request_body(self, request: ChatRequest, stream: bool) -> dict:
+        return request_body(request, stream)
 
-    def stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
-        """Content deltas, then one final chunk with finish_reason and usage (None if upstream sent none)."""
-        response = self._send(request_body(request, stream=True), stream=True)
-        try:
-            yield from parse_stream(iter_sse(response, NAME), secrets=(self._settings.api_key,))
-        finally:
-            response.close()
+    def parse_result(self, body: dict, requested_model: str) -> ChatResult:
+        return parse_completion(body, requested_model)
 
-    def _send(self, body: dict, stream: bool) -> requests.Response:
-        response = send_with_retries(self._session, self._endpoint, body, stream=stream, sleep=self._sleep)
-        if response.status_code >= 400:
-            response.close()
-            raise error_for_status(NAME, response, secrets=(self._settings.api_key,))
-        return response
+    def parse_events(self, events, secrets) -> Iterator[ChatChunk]:
+        return parse_stream(events, secrets)
 
 
 def request_body(request: ChatRequest, stream: bool) -> dict:

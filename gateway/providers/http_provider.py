@@ -1,0 +1,78 @@
+"""What the HTTP adapters share: one pooled session, bounded retries, error mapping, closing streams.
+
+A subclass says only what differs: its path, its auth headers, and its wire format.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+
+import requests
+
+from gateway.providers.base import ChatChunk, ChatRequest, ChatResult, Provider, ProviderSettings
+from gateway.providers.transport import (
+    Endpoint,
+    SSEEvent,
+    error_for_status,
+    iter_sse,
+    make_session,
+    read_json,
+    send_with_retries,
+)
+
+
+class HttpProvider(Provider):
+    """A Provider that POSTs JSON to {base_url}{path} and reads JSON or SSE back."""
+
+    path: str
+
+    def __init__(self, settings: ProviderSettings, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._settings = settings
+        self._session = session or make_session()
+        self._sleep = sleep
+        self._endpoint = Endpoint(
+            provider=self.name,
+            url=settings.base_url.rstrip("/") + self.path,
+            headers={**settings.extra_headers, **self.auth_headers(settings.api_key)},
+            timeout=(settings.connect_timeout_s, settings.read_timeout_s),
+            max_retries=settings.max_retries,
+        )
+
+    @abstractmethod
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """Headers that carry the provider key."""
+
+    @abstractmethod
+    def request_body(self, request: ChatRequest, stream: bool) -> dict:
+        """The wire JSON for a request."""
+
+    @abstractmethod
+    def parse_result(self, body: dict, requested_model: str) -> ChatResult:
+        """A non-streamed reply body -> ChatResult."""
+
+    @abstractmethod
+    def parse_events(self, events: Iterable[SSEEvent], secrets: tuple[str, ...]) -> Iterator[ChatChunk]:
+        """SSE events -> ChatChunks."""
+
+    def complete(self, request: ChatRequest) -> ChatResult:
+        """One non-streamed completion."""
+        response = self._send(self.request_body(request, stream=False), stream=False)
+        return self.parse_result(read_json(response, self.name), request.model)
+
+    def stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
+        """Content deltas, then one final chunk with finish_reason and usage."""
+        response = self._send(self.request_body(request, stream=True), stream=True)
+        try:
+            yield from self.parse_events(iter_sse(response, self.name), (self._settings.api_key,))
+        finally:
+            response.close()
+
+    def _send(self, body: dict, stream: bool) -> requests.Response:
+        response = send_with_retries(self._session, self._endpoint, body, stream=stream, sleep=self._sleep)
+        if response.status_code >= 400:
+            response.close()
+            raise error_for_status(self.name, response, secrets=(self._settings.api_key,))
+        return response
