@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from gateway.blueprints.body import load_body
-from gateway.blueprints.caller import request_meta, require_gateway_key, user_rate_limit
+from gateway.blueprints.caller import require_gateway_key, user_rate_limit
+from gateway.blueprints.completion_response import answer
 from gateway.formats import native
-from gateway.formats.sse import sse_response
 from gateway.schemas.llm import CompleteRequestSchema
-from gateway.services.completions import CompletionPipeline
 from gateway.services.model_listing import list_models
 from gateway.services.quotas import quota_status
 from gateway.state import gateway_state
@@ -23,12 +22,7 @@ llm_bp.before_request(require_gateway_key)
 def complete():
     """One completion, streamed as SSE when "stream": true."""
     given = native.completion_input(load_body(CompleteRequestSchema()))
-    pipeline = CompletionPipeline(gateway_state())
-    meta = request_meta("llm.complete")
-    if given.stream:
-        entry, events = pipeline.stream(g.caller, given, meta)
-        return sse_response(native.stream_frames(meta.request_id, entry, events))
-    return jsonify(native.completion_body(pipeline.complete(g.caller, given, meta)))
+    return answer(given, "llm.complete", native.completion_body, native.stream_frames)
 
 
 @llm_bp.get("/models")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from functools import partial
+
+from flask import Blueprint, jsonify
 
 from gateway.blueprints.body import load_body
-from gateway.blueprints.caller import request_meta, require_gateway_key, user_rate_limit
+from gateway.blueprints.caller import require_gateway_key, user_rate_limit
+from gateway.blueprints.completion_response import answer
 from gateway.formats import openai_wire
-from gateway.formats.sse import sse_response
 from gateway.schemas.compat import ChatCompletionSchema
-from gateway.services.completions import CompletionPipeline
 from gateway.services.model_listing import list_models
 from gateway.state import gateway_state
 
@@ -22,14 +23,8 @@ openai_bp.before_request(require_gateway_key)
 def chat_completions():
     """The OpenAI chat completions API over every catalog model."""
     data = load_body(ChatCompletionSchema())
-    given = openai_wire.completion_input(data)
-    pipeline = CompletionPipeline(gateway_state())
-    meta = request_meta("chat.completions")
-    if given.stream:
-        entry, events = pipeline.stream(g.caller, given, meta)
-        return sse_response(openai_wire.stream_frames(meta.request_id, entry, events,
-                                                      openai_wire.include_usage(data)))
-    return jsonify(openai_wire.completion_body(pipeline.complete(g.caller, given, meta)))
+    frames = partial(openai_wire.stream_frames, with_usage=openai_wire.include_usage(data))
+    return answer(openai_wire.completion_input(data), "chat.completions", openai_wire.completion_body, frames)
 
 
 @openai_bp.get("/models")
