@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -50,19 +51,27 @@ def fake_upstream():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def session_postgres_url():
-    """A database of this test session's own on the TEST_DATABASE_URL server, dropped at the end,
-    so concurrent test runs never truncate each other's tables."""
+@contextmanager
+def temporary_postgres_database(prefix: str):
+    """A fresh, empty database on the TEST_DATABASE_URL server; dropped afterwards."""
     server_url = postgres_url()
-    name = f"dominion_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_postgres_url():
+    """This session's own database, so concurrent test runs never truncate each other's tables."""
+    with temporary_postgres_database("dominion_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

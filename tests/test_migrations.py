@@ -1,18 +1,16 @@
 """Migrations build the schema from empty on SQLite and PostgreSQL, agree with the models, one head."""
 
-import uuid
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from gateway import create_app
 from gateway.database import MIGRATIONS_DIR
 from gateway.extensions import db
-from tests.conftest import base_config, postgres_url
+from tests.conftest import base_config, temporary_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -21,15 +19,8 @@ def empty_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.db'}"
         return
-    admin_url = postgres_url()
-    name = f"dominion_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_postgres_database("dominion_mig") as url:
+        yield url
 
 
 def test_upgrade_from_empty_matches_models(empty_database):
