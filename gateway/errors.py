@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g, jsonify
+from flask import Flask, current_app, g, jsonify
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -190,5 +190,6 @@ def _http_message(error: HTTPException) -> str:
     if status == 405:
         return f"Method not allowed here. Allowed: {', '.join(getattr(error, 'valid_methods', None) or [])}."
     if status == 413:
-        return "Request body is too large; the limit is MAX_REQUEST_BYTES."
+        return (f"Request body is too large; the limit is {current_app.config.get('MAX_CONTENT_LENGTH')} "
+                "bytes (MAX_REQUEST_BYTES).")
     return error.description or error.name

@@ -148,3 +148,38 @@ def test_duplicate_request_id_is_409_and_counts_nothing(app, client, account):
     assert again.status_code == 409
     assert again.get_json()["error"]["code"] == "duplicate_request_id"
     assert counters_match_audit(app) == []
+
+
+def test_admin_usage_and_quota_endpoint_agree(client, account, admin_headers, fake_upstream):
+    fake_upstream.enqueue(Behavior(prompt_tokens=30, completion_tokens=12),
+                          Behavior(prompt_tokens=50, completion_tokens=8, cached_tokens=20))
+    for _ in range(2):
+        client.post("/v1/llm/complete", json={"model": "gpt-4o", "messages": HELLO}, headers=account.headers)
+    quota = client.get("/v1/llm/quota", headers=account.headers).get_json()
+    usage = client.get(f"/admin/usage?user_id={account.user_id}", headers=admin_headers).get_json()["totals"]
+    assert usage["requests"] == quota["daily_requests"]["used"] == 2
+    assert usage["total_tokens"] == quota["daily_tokens"]["used"] == 100
+    # 30 x 2.5 + 12 x 10 + 30 x 2.5 + 20 x 1.25 + 8 x 10 per 1M = 375 per 1M
+    assert usage["cost_usd"] == quota["monthly_spend_usd"]["used"] == 0.000375
+
+
+def test_sweeper_thread_runs_on_its_own(app_factory, admin_headers):
+    import time
+
+    from gateway.sweeper import start_sweeper
+
+    app = app_factory(SWEEP_INTERVAL_S=1, RESERVATION_TTL_S=1)
+    account = create_account(app.test_client(), admin_headers)
+    _pending_reservation(app, account)
+    thread = start_sweeper(app)
+    try:
+        for _ in range(50):
+            with app.app_context():
+                status = db.session.execute(select(UsageRecord.status)).scalar_one()
+            if status == "released":
+                break
+            time.sleep(0.1)
+        assert status == "released"
+    finally:
+        thread.stop_event.set()
+    assert counters_match_audit(app) == []
