@@ -28,7 +28,7 @@ def scrape(client_or_url, headers=None) -> dict:
     else:
         response = client_or_url.get("/metrics", headers=headers)
         status, text = response.status_code, response.get_data(as_text=True)
-    assert status == 200, text
+    assert status == 200, f"/metrics answered {status} (is register_observability(app) in create_app?): {text}"
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
@@ -126,11 +126,28 @@ def test_overhead_header_excludes_upstream_time(client, account, fake_upstream):
     assert float(client.get("/health").headers["X-Gateway-Overhead-Ms"]) >= 0
 
 
-def test_one_access_line_per_request_with_caller_and_no_key(client, account, caplog):
-    caplog.set_level(logging.INFO, logger="gateway.access")
+@pytest.fixture
+def access_records():
+    """Records of logger gateway.access, caught on that logger: in this process an earlier app may have
+    turned propagation off, and Alembic's fileConfig (migration tests) disables existing loggers."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("gateway.access")
+    logger.addHandler(handler)
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.INFO)
+    logger.disabled = False
+    yield records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+    logger.disabled = disabled
+
+
+def test_one_access_line_per_request_with_caller_and_no_key(client, account, access_records):
     response = client.post(COMPLETE, json=ask("log me"), headers=account.headers)
     request_id = response.headers["X-Request-ID"]
-    lines = [r for r in caplog.records if r.name == "gateway.access" and r.request_id == request_id]
+    lines = [r for r in access_records if r.request_id == request_id]
     assert len(lines) == 1
     line = lines[0]
     assert (line.route, line.method, line.status, line.user_id) == (COMPLETE, "POST", 200, account.user_id)
