@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import defaultload
 
 from gateway.config import Settings
 from gateway.errors import AuthenticationFailed, PermissionDenied
 from gateway.extensions import db
-from gateway.models import ApiKey
+from gateway.models import ApiKey, User
 from gateway.models.types import utcnow
 from gateway.services.failure_throttle import FailureThrottle
 from gateway.services.key_cache import VerifiedKeyCache
@@ -20,6 +21,8 @@ from gateway.services.limits import EffectiveLimits, effective_limits
 
 log = logging.getLogger("gateway.auth")
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# One joined SELECT for key + user; the user's other keys are not needed to authenticate.
+_KEY_WITH_USER_ONLY = (defaultload(ApiKey.user).lazyload(User.keys),)
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,11 @@ def authenticate(presented: str | None, ip: str, settings: Settings, cache: Veri
         throttle.record_failure(ip)
         raise AuthenticationFailed("Invalid API key.", code="invalid_api_key")
     _check_status(key)
+    # Built before _touch_last_used: its rollback expires the rows, and reading them again costs queries.
+    caller = Caller(user_id=key.user_id, key_id=key.id, key_prefix=display_prefix(key.public_id),
+                    limits=effective_limits(key.user, settings))
     _touch_last_used(key)
-    return Caller(user_id=key.user_id, key_id=key.id, key_prefix=display_prefix(key.public_id),
-                  limits=effective_limits(key.user, settings))
+    return caller
 
 
 def _verified_key(presented: str, public_id: str, cache: VerifiedKeyCache) -> ApiKey | None:
@@ -57,10 +62,11 @@ def _verified_key(presented: str, public_id: str, cache: VerifiedKeyCache) -> Ap
     digest = cache.digest(presented)
     cached_id = cache.get(digest)
     if cached_id is not None:
-        key = db.session.get(ApiKey, cached_id, populate_existing=True)
+        key = db.session.get(ApiKey, cached_id, populate_existing=True, options=_KEY_WITH_USER_ONLY)
         if key is not None and key.public_id == public_id:
             return key
-    key = db.session.execute(select(ApiKey).where(ApiKey.public_id == public_id)).scalar_one_or_none()
+    key = db.session.execute(select(ApiKey).where(ApiKey.public_id == public_id)
+                             .options(*_KEY_WITH_USER_ONLY)).scalar_one_or_none()
     if key is None or not verify_key(key.key_hash, presented):
         return None
     cache.put(digest, key.id)
