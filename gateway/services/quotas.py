@@ -72,9 +72,9 @@ def reserve(facts: RequestFacts, limits: EffectiveLimits, now: datetime | None =
     try:
         refused = _hold(facts.user_id, day, month, tokens, facts.cost_nanousd, limits)
         if refused is None:
-            record = _insert_record(facts, day, month, status="pending", counted=True)
-            db.session.commit()
-            return Reservation(record.id, facts.user_id, day, month, tokens, facts.cost_nanousd)
+            record_id = _insert_record(facts, day, month, status="pending", counted=True).id
+            db.session.commit()  # read the id first: commit expires the row and reading it again is a query
+            return Reservation(record_id, facts.user_id, day, month, tokens, facts.cost_nanousd)
         db.session.rollback()
     except IntegrityError:
         db.session.rollback()
