@@ -27,17 +27,17 @@ class FailureThrottle:
     def check(self, ip: str) -> None:
         """Raise RateLimited when this IP used up its failures."""
         try:
-            allowed = self._strategy.test(self._item, "dominion", self._kind, ip)
+            if self._strategy.test(self._item, "dominion", self._kind, ip):
+                return  # the common case: one storage round trip; the reset time only matters when refused
             reset_at = self._strategy.get_window_stats(self._item, "dominion", self._kind, ip).reset_time
         except Exception:  # storage down: fail open for this check, the IP limit still applies
             log.warning("failure throttle storage unavailable", extra={"kind": self._kind})
             return
-        if not allowed:
-            retry_after = max(1, int(reset_at - time.time()))
-            raise RateLimited(
-                f"Too many failed {self._kind} attempts from this address; retry in {retry_after}s.",
-                code=f"too_many_{self._kind}_failures", headers={"Retry-After": str(retry_after)},
-                details={"limit_scope": "auth"})
+        retry_after = max(1, int(reset_at - time.time()))
+        raise RateLimited(
+            f"Too many failed {self._kind} attempts from this address; retry in {retry_after}s.",
+            code=f"too_many_{self._kind}_failures", headers={"Retry-After": str(retry_after)},
+            details={"limit_scope": "auth"})
 
     def record_failure(self, ip: str) -> None:
         """Count one failed attempt."""
