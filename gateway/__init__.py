@@ -15,6 +15,7 @@ from gateway.errors import register_error_handlers
 from gateway.extensions import limiter
 from gateway.logs import configure_logging
 from gateway.observability import register_observability
+from gateway.openapi import register_openapi
 from gateway.providers.base import ProviderSettings
 from gateway.providers.registry import build_providers
 from gateway.request_context import register_request_context
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_observability(app)
+    register_openapi(app)
     register_cli(app)
     return app
 
