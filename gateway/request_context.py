@@ -15,6 +15,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    # Browsers only honour it over HTTPS (nginx terminates TLS in front); other origins may not embed answers.
+    "Strict-Transport-Security": "max-age=31536000",
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
 
 
@@ -30,7 +33,8 @@ def register_request_context(app: Flask) -> None:
     def _assign_request_id():
         g.started_at = time.perf_counter()
         supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if REQUEST_ID_PATTERN.match(supplied) else new_request_id()
+        # fullmatch: `$` alone would let a trailing newline through into a response header.
+        g.request_id = supplied if REQUEST_ID_PATTERN.fullmatch(supplied) else new_request_id()
 
     @app.after_request
     def _common_headers(response):

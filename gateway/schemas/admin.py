@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 from gateway.models.usage_record import RECORD_STATUSES
 from gateway.models.user import USER_STATUSES
 from gateway.schemas.fields import StrictInteger
+from gateway.schemas.llm import check_text
 
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
@@ -44,6 +45,19 @@ def _not_blank(value: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
+def _storable(value: str) -> None:
+    """No NUL (PostgreSQL refuses it) and no lone surrogates (not UTF-8): a 400, not a 500 at INSERT."""
+    check_text(value, "value")
+
+
+def _utc_representable(value) -> None:
+    """9999-12-31T23:59:59-01:00 is past the last moment a UTC timestamp can hold."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("Must be a time between the years 1 and 9999 in UTC.") from None
+
+
 def _user_id(**kwargs) -> StrictInteger:
     return StrictInteger(validate=validate.Range(min=1, max=MAX_INT32), **kwargs)
 
@@ -58,8 +72,8 @@ class StrictSchema(Schema):
 class UserCreateSchema(StrictSchema):
     """POST /admin/users."""
 
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
-    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank, _storable])
+    email = fields.Email(required=True, validate=[validate.Length(max=254), _storable])
 
     @pre_load
     def _trim(self, data, **_kwargs):
@@ -84,8 +98,9 @@ class KeyCreateSchema(StrictSchema):
     """POST /admin/keys; a naive expires_at is taken as UTC."""
 
     user_id = _user_id(required=True)
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
-    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC)
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank, _storable])
+    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=UTC,
+                                      validate=_utc_representable)
 
 
 class KeyListQuerySchema(StrictSchema):

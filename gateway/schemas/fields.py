@@ -49,4 +49,14 @@ class StopSequences(fields.Field):
             raise ValidationError(f"At most {self.max_items} stop sequences are allowed.")
         if any(len(i) > 200 for i in items):
             raise ValidationError("Each stop sequence must be at most 200 characters.")
+        if any("\x00" in i or not _is_utf8(i) for i in items):
+            raise ValidationError("Stop sequences must not contain NUL characters or lone surrogates.")
         return tuple(items)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
