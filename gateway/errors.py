@@ -8,6 +8,8 @@ import time
 from flask import Flask, current_app, g, jsonify
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
@@ -15,6 +17,7 @@ from gateway.extensions import limiter
 from gateway.providers.base import ProviderError
 
 log = logging.getLogger("gateway.errors")
+DATABASE_RETRY_AFTER_S = 5
 
 HTTP_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -164,6 +167,17 @@ def register_error_handlers(app: Flask) -> None:
         headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else None
         return error_response(status, HTTP_ERROR_TYPES.get(status, "invalid_request_error"), message,
                               headers=headers)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(error: Exception):
+        # Only the driver's class name: a SQLAlchemy error's text carries the statement's parameters.
+        log.error("database unavailable", extra={"request_id": g.get("request_id"),
+                                                 "error": type(getattr(error, "orig", None) or error).__name__})
+        return error_response(503, "service_unavailable", "The gateway's database is unavailable right now. "
+                              "Retry in a few seconds.", code="database_unavailable",
+                              headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
