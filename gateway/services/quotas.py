@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -72,8 +72,8 @@ def reserve(facts: RequestFacts, limits: EffectiveLimits, now: datetime | None =
     try:
         refused = _hold(facts.user_id, day, month, tokens, facts.cost_nanousd, limits)
         if refused is None:
-            record_id = _insert_record(facts, day, month, status="pending", counted=True).id
-            db.session.commit()  # read the id first: commit expires the row and reading it again is a query
+            record_id = _insert_record(facts, day, month, status="pending", counted=True)
+            db.session.commit()
             return Reservation(record_id, facts.user_id, day, month, tokens, facts.cost_nanousd)
         db.session.rollback()
     except IntegrityError:
@@ -86,44 +86,54 @@ def reserve(facts: RequestFacts, limits: EffectiveLimits, now: datetime | None =
     raise _refusal(facts, day, month, refused, limits, now)
 
 
+def _counter_add(*conditions):
+    """UPDATE one (user, period, start) counter by one request, :add_tokens and :add_cost if conditions hold."""
+    counters = UsageCounter.__table__
+    return (
+        update(counters)
+        .where(counters.c.user_id == bindparam("match_user"), counters.c.period == bindparam("match_period"),
+               counters.c.period_start == bindparam("match_start"), *conditions)
+        .values(requests=counters.c.requests + 1, tokens=counters.c.tokens + bindparam("add_tokens"),
+                spend_nanousd=counters.c.spend_nanousd + bindparam("add_cost"))
+    )
+
+
+# Built once with bound parameters: constructing them per request cost more CPU than running them.
+_COUNTERS = UsageCounter.__table__
+_ADD_DAY = _counter_add(_COUNTERS.c.requests + 1 <= bindparam("max_requests"),
+                        _COUNTERS.c.tokens + bindparam("add_tokens") <= bindparam("max_tokens"))
+_ADD_MONTH = _counter_add(_COUNTERS.c.spend_nanousd + bindparam("add_cost") <= bindparam("max_spend"))
+
+
 def _hold(user_id: int, day: date, month: date, tokens: int, cost: int, limits: EffectiveLimits) -> str | None:
     """Raise both counters or neither; returns the name of the quota that refused, if any."""
-    day_ok = _conditional_add(user_id, "day", day, tokens, cost, [
-        (UsageCounter.requests + 1, limits.daily_requests),
-        (UsageCounter.tokens + tokens, limits.daily_tokens),
-    ])
+    amounts = {"match_user": user_id, "add_tokens": tokens, "add_cost": cost}
+    day_ok = _conditional_add(_ADD_DAY, {**amounts, "match_period": "day", "match_start": day,
+                                         "max_requests": limits.daily_requests,
+                                         "max_tokens": limits.daily_tokens})
     if not day_ok:
         return _which_daily_quota(user_id, day, tokens, limits)
-    month_ok = _conditional_add(user_id, "month", month, tokens, cost, [
-        (UsageCounter.spend_nanousd + cost, limits.monthly_spend_cap_nanousd),
-    ])
+    month_ok = _conditional_add(_ADD_MONTH, {**amounts, "match_period": "month", "match_start": month,
+                                             "max_spend": limits.monthly_spend_cap_nanousd})
     return None if month_ok else "monthly_spend_cap_usd"
 
 
-def _conditional_add(user_id, period, start, tokens, cost, conditions) -> bool:
+def _conditional_add(statement, params: dict) -> bool:
     """One UPDATE ... WHERE used + n <= limit; creates the period's row on first use."""
-    statement = (
-        update(UsageCounter)
-        .where(UsageCounter.user_id == user_id, UsageCounter.period == period,
-               UsageCounter.period_start == start)
-        .where(*[expression <= limit for expression, limit in conditions])
-        .values(requests=UsageCounter.requests + 1, tokens=UsageCounter.tokens + tokens,
-                spend_nanousd=UsageCounter.spend_nanousd + cost)
-        .execution_options(synchronize_session=False)
-    )
-    if db.session.execute(statement).rowcount == 1:
+    if db.session.execute(statement, params).rowcount == 1:
         return True
     # Refused, or the row did not exist yet when the UPDATE ran (a concurrent first request may
     # have created it since): make sure it exists, then try once more; a real refusal repeats.
+    user_id, period, start = params["match_user"], params["match_period"], params["match_start"]
     if _counter(user_id, period, start) is None:
         _create_counter(user_id, period, start)
-    return db.session.execute(statement).rowcount == 1
+    return db.session.execute(statement, params).rowcount == 1
 
 
 def _create_counter(user_id: int, period: str, start: date) -> None:
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(UsageCounter).values(user_id=user_id, period=period, period_start=start,
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = upsert(UsageCounter).values(user_id=user_id, period=period, period_start=start,
                                             requests=0, tokens=0, spend_nanousd=0)
     db.session.execute(statement.on_conflict_do_nothing(
         index_elements=["user_id", "period", "period_start"]))
@@ -144,21 +154,21 @@ def _which_daily_quota(user_id: int, day: date, tokens: int, limits: EffectiveLi
     return "daily_tokens"
 
 
+_INSERT_RECORD = insert(UsageRecord.__table__).returning(UsageRecord.__table__.c.id)
+
+
 def _insert_record(facts: RequestFacts, day: date, month: date, *, status: str, counted: bool,
-                   http_status: int | None = None, error_type: str | None = None) -> UsageRecord:
-    record = UsageRecord(
-        request_id=facts.request_id, user_id=facts.user_id, key_id=facts.key_id, endpoint=facts.endpoint,
-        provider=facts.provider, model=facts.model, status=status, counted=counted, stream=facts.stream,
-        http_status=http_status, error_type=error_type,
-        reserved_prompt_tokens=facts.prompt_tokens, reserved_completion_tokens=facts.completion_tokens,
-        reserved_cost_nanousd=facts.cost_nanousd, price_snapshot=facts.price_snapshot,
-        client_ip=facts.client_ip, prompt_record=facts.prompt_record, day_start=day, month_start=month,
-    )
-    if status != "pending":
-        record.finished_at = utcnow()
-    db.session.add(record)
-    db.session.flush()
-    return record
+                   http_status: int | None = None, error_type: str | None = None) -> int:
+    """Insert the audit row with one INSERT ... RETURNING id (no ORM unit of work); returns the id."""
+    return db.session.execute(_INSERT_RECORD, {
+        "request_id": facts.request_id, "user_id": facts.user_id, "key_id": facts.key_id,
+        "endpoint": facts.endpoint, "provider": facts.provider, "model": facts.model, "status": status,
+        "counted": counted, "stream": facts.stream, "http_status": http_status, "error_type": error_type,
+        "reserved_prompt_tokens": facts.prompt_tokens, "reserved_completion_tokens": facts.completion_tokens,
+        "reserved_cost_nanousd": facts.cost_nanousd, "price_snapshot": facts.price_snapshot,
+        "client_ip": facts.client_ip, "prompt_record": facts.prompt_record, "day_start": day,
+        "month_start": month, "finished_at": None if status == "pending" else utcnow(),
+    }).scalar_one()
 
 
 def _refusal(facts, day, month, quota, limits: EffectiveLimits, now: datetime) -> QuotaExceeded:
