@@ -30,11 +30,12 @@ def register_database(app: Flask, settings: Settings) -> None:
 
 
 def _engine_options(url: str) -> dict:
+    # hide_parameters: an error's text would otherwise carry the row's values (prompts, under full logging).
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-                "pool_size": 64, "max_overflow": 64}
+                "pool_size": 64, "max_overflow": 64, "hide_parameters": True}
     return {"pool_size": 20, "max_overflow": 40, "pool_pre_ping": True, "pool_recycle": 1800,
-            "pool_timeout": 5, "connect_args": {"connect_timeout": 3}}
+            "pool_timeout": 5, "connect_args": {"connect_timeout": 3}, "hide_parameters": True}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
