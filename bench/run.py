@@ -53,7 +53,9 @@ def main(names: list[str]) -> int:
         print(f"\n== {name} ...", flush=True)
         text = SCENARIOS[name]()
         harness.stop_all()
-        print(text + f"\n({name}: {time.time() - started:.0f}s)", flush=True)
+        text += (f"\n({name}: {time.time() - started:.0f}s; load average at the end "
+                 f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}: other processes on the machine skew figures)")
+        print(text, flush=True)
         sections.append(text)
     out = harness.RESULTS / f"last-{'-'.join(names)}.txt"
     out.write_text("\n\n".join(sections) + "\n")
