@@ -34,7 +34,7 @@ def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 "pool_size": 64, "max_overflow": 64, "hide_parameters": True}
-    return {"pool_size": 20, "max_overflow": 40, "pool_pre_ping": True, "pool_recycle": 1800,
+    return {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True, "pool_recycle": 1800,
             "pool_timeout": 5, "connect_args": {"connect_timeout": 3}, "hide_parameters": True}
 
 
