@@ -292,7 +292,7 @@ def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subpr
         f"  master_key: {master}\n")
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(WORK), "LANG": "C.UTF-8",
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "LITELLM_LOG": "ERROR",
-           "DISABLE_SCHEMA_UPDATE": "True", "DATABASE_URL": "", "LITELLM_MASTER_KEY": master,
+           "DISABLE_SCHEMA_UPDATE": "True", "LITELLM_MASTER_KEY": master,
            "NO_DOCS": "True", "NO_REDOC": "True"}
     proc = start([str(LITELLM_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1",
                   "--port", str(port), "--num_workers", str(workers)], "litellm", env=env, cwd=WORK)
