@@ -122,7 +122,7 @@ def test_connection_refused(app_factory, admin_headers, fake_upstream, retries):
                       UPSTREAM_MAX_RETRIES=retries)
     client = app.test_client()
     account = create_account(client, admin_headers)
-    for path, model in ROUTES:
+    for path, model in ROUTES if retries == 0 else ROUTES[:1]:  # with retries: backoff makes each ~1.5 s
         error = assert_envelope(ask(client, account, path, model), 502, "upstream_error")
         assert "connect" in error["message"] and str(port) not in error["message"]
     assert all((r.status, r.counted) == ("upstream_error", False) for r in records(app))
