@@ -214,3 +214,18 @@ def sse_events(response: requests.Response) -> Iterator[tuple[float, str, str]]:
             frame, buffer = buffer.split(b"\n\n", 1)
             fields = dict(line.split(": ", 1) for line in frame.decode().splitlines() if ": " in line)
             yield arrived, fields.get("event", "message"), fields.get("data", "")
+
+
+def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
+    """gunicorn with the project's config on 127.0.0.1:port, returned once /health answers."""
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
+                               env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            return process
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")

@@ -3,13 +3,12 @@
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
+from tests.deploy_support import start_gunicorn
 from tests.conftest import ADMIN_TOKEN, base_config, create_account, redis_url
 
 HELLO = {"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}
@@ -66,20 +65,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_gunicorn(env: dict, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
-                               env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    for _ in range(150):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
-            return process
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("gunicorn did not start")
-
-
 @pytest.fixture
 def two_processes_on_redis(tmp_path, database_url, fake_upstream):
     """Two separate gunicorn processes sharing one database and one Redis limiter storage."""
@@ -94,7 +79,7 @@ def two_processes_on_redis(tmp_path, database_url, fake_upstream):
                                        RATE_LIMIT_MAX=5, WEB_CONCURRENCY=1, HOST="127.0.0.1",
                                        DOTENV_PATH=str(tmp_path / "none.env"))}
     ports = [_free_port(), _free_port()]
-    processes = [_start_gunicorn(env, port) for port in ports]
+    processes = [start_gunicorn(env, port) for port in ports]
     yield [f"http://127.0.0.1:{port}" for port in ports]
     for process in processes:
         process.send_signal(signal.SIGTERM)

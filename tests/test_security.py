@@ -9,9 +9,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
@@ -21,6 +18,7 @@ import gateway.services.auth as auth_service
 from gateway.extensions import db
 from gateway.logs import JsonFormatter
 from gateway.request_context import SECURITY_HEADERS
+from tests.deploy_support import start_gunicorn
 from tests.conftest import ADMIN_TOKEN, base_config, create_account, make_app
 from tests.fake_upstream import Behavior
 from tests.upstream_fixtures import closed_port
@@ -184,20 +182,6 @@ def test_a_database_error_never_logs_the_statement_parameters(app_factory, admin
 
 
 # --- revocation and suspension across processes --------------------------------------------------------
-
-def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
-                               env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
-            return process
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("gunicorn did not start")
-
 
 @pytest.fixture
 def two_gateways(tmp_path, database_url, fake_upstream):
