@@ -90,7 +90,7 @@ def overhead_table() -> tuple[str, dict]:
     for db in databases():
         gw = gateway(db, openai_base, anthropic_base)
         labels.append(f"{db}: {gw.label()}")
-        targets = {"gateway": (f"{gw.url}/v1/chat/completions", gw.key, gw.pids),
+        targets = {"gateway": (f"{gw.url}/v1/chat/completions", gw.auth, gw.pids),
                    "direct": (f"{openai_base}/chat/completions", None, nginx_pids)}
         try:
             for level in LEVELS:
@@ -296,7 +296,7 @@ def growth() -> str:
     rows = []
     for db in databases():
         gw = gateway(db, openai_base, anthropic_base)
-        target = {"gateway": (f"{gw.url}/v1/chat/completions", gw.key, gw.pids)}
+        target = {"gateway": (f"{gw.url}/v1/chat/completions", gw.auth, gw.pids)}
         try:
             before = measure(target, GROWTH_LEVEL)["gateway"]
             seconds = seed(gw, GROWTH_ROWS)
@@ -328,7 +328,7 @@ def soak() -> str:
     result: list[Run] = []
     try:
         loader = threading.Thread(target=lambda: result.append(
-            wrk(f"{gw.url}/v1/chat/completions", SOAK_LEVEL, SOAK_SECONDS, gw.key, pids=gw.pids)))
+            wrk(f"{gw.url}/v1/chat/completions", SOAK_LEVEL, SOAK_SECONDS, gw.auth, pids=gw.pids)))
         started = time.time()
         loader.start()
         while loader.is_alive():
@@ -356,15 +356,16 @@ def soak() -> str:
 
 PROFILE_SECONDS = env_int("BENCH_PROFILE_SECONDS", 15)
 PROFILE_LEVEL = env_int("BENCH_PROFILE_CONCURRENCY", 32)
-# What a request spends its CPU on, by the first matching frame of each sample (inclusive).
+# What a request spends its CPU on: each sample goes to the step of its innermost matching frame.
 CATEGORIES = (
-    ("authentication (key + user row, key cache)", "gateway/services/auth.py"),
-    ("rate limits (Flask-Limiter, failure throttle)", ("flask_limiter/", "failure_throttle.py")),
-    ("quota reservation (counters + pending audit row)", "reserve (gateway/services/quotas.py"),
+    ("authentication (key + user row, key cache)", ("authenticate (", "require_gateway_key (")),
+    ("rate limits (Flask-Limiter, failure throttle)", ("flask_limiter/_extension.py", "failure_throttle.py")),
+    ("quota reservation (counters + pending audit row)", ("reserve (gateway/services/quotas.py",)),
     ("upstream call (requests/urllib3)", ("OpenAIProvider.", "AnthropicProvider.", "send_with_retries (")),
-    ("settlement (audit row + counters)", "settle (gateway/services/settlement.py"),
-    ("body parsing + validation (marshmallow)", ("load_body (", "marshmallow/")),
+    ("settlement (audit row + counters)", ("settle (gateway/services/settlement.py",)),
+    ("body parsing + validation (marshmallow)", ("load_body (", "completion_input (")),
     ("observability (metrics, access log)", ("gateway/observability.py", "gateway/metrics.py")),
+    ("gunicorn + Flask + response (the rest)", ("gunicorn/", "flask/", "werkzeug/")),
 )
 LAYERS = (("SQLAlchemy (all statements)", "sqlalchemy/"), ("psycopg2/sqlite3 driver calls", "do_execute ("),
           ("redis client", "redis/"), ("requests/urllib3", ("requests/", "urllib3/")),
@@ -374,6 +375,14 @@ LAYERS = (("SQLAlchemy (all statements)", "sqlalchemy/"), ("psycopg2/sqlite3 dri
 def _share(stacks: list[tuple[str, int]], needles, total: int) -> float:
     needles = (needles,) if isinstance(needles, str) else needles
     return 100 * sum(n for stack, n in stacks if any(x in stack for x in needles)) / max(total, 1)
+
+
+def _step(stack: str) -> str:
+    for frame in reversed(stack.split(";")):
+        for name, needles in CATEGORIES:
+            if any(needle in frame for needle in needles):
+                return name
+    return CATEGORIES[-1][0]
 
 
 def profile() -> str:
@@ -387,10 +396,12 @@ def profile() -> str:
     raw = harness.RESULTS / "profile.raw"
     try:
         loader = threading.Thread(target=lambda: wrk(f"{gw.url}/v1/chat/completions", PROFILE_LEVEL,
-                                                      PROFILE_SECONDS + 4, gw.key))
+                                                      PROFILE_SECONDS + 4, gw.auth))
         loader.start()
-        time.sleep(2)
-        worker = gw.worker_pids()[0]
+        time.sleep(1)
+        before = {pid: harness.cpu_seconds([pid]) for pid in gw.worker_pids()}
+        time.sleep(1)
+        worker = max(before, key=lambda pid: harness.cpu_seconds([pid]) - before[pid])  # the busiest worker
         subprocess.run([str(spy), "record", "-p", str(worker), "-d", str(PROFILE_SECONDS), "-r", "250",
                         "--gil", "--nonblocking", "-f", "raw", "-o", str(raw)], check=True,
                        capture_output=True)
@@ -407,12 +418,14 @@ def profile() -> str:
         if "handle_request (gunicorn" in stack:
             stacks.append((stack, int(count)))
     total = sum(n for _, n in stacks)
-    rows = [[name, f"{_share(stacks, needle, total):.1f}%"] for name, needle in CATEGORIES]
-    rows.append(["Flask/werkzeug/gunicorn and the rest", f"{100 - sum(float(r[1][:-1]) for r in rows):.1f}%"])
+    steps = {name: 0 for name, _ in CATEGORIES}
+    for stack, count in stacks:
+        steps[_step(stack)] += count
+    rows = [[name, f"{100 * count / max(total, 1):.1f}%"] for name, count in steps.items()]
     layers = [[name, f"{_share(stacks, needle, total):.1f}%"] for name, needle in LAYERS]
     return (f"Profile: py-spy --gil on one worker for {PROFILE_SECONDS}s at concurrency {PROFILE_LEVEL} ({gw.label()}); "
             f"{total} request-thread samples. Raw stacks, an SVG and a dump are in bench/results/.\n"
-            + table(["pipeline step (inclusive share of request CPU)", "share"], rows) + "\n"
+            + table(["pipeline step (share of request CPU)", "share"], rows) + "\n"
             + table(["library layer (inclusive, cuts across steps)", "share"], layers))
 
 
@@ -446,7 +459,7 @@ def compare() -> str:
     openai_base, anthropic_base, nginx_pids = fast_upstream()
     litellm_url, master, proc = harness.start_litellm(openai_base, workers=PG_WORKERS)
     gw = gateway("postgres", openai_base, anthropic_base)
-    targets = {"dominion": (f"{gw.url}/v1/chat/completions", gw.key, gw.pids),
+    targets = {"dominion": (f"{gw.url}/v1/chat/completions", gw.auth, gw.pids),
                "litellm": (f"{litellm_url}/v1/chat/completions", master, lambda: tree(proc.pid)),
                "direct": (f"{openai_base}/chat/completions", None, nginx_pids)}
     rows, ratios = [], []
