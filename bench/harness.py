@@ -241,10 +241,19 @@ class Gateway:
         self.proc = start([str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
                           f"gateway-{self.db}", env=self.env)
         wait_http(f"{self.url}/health", 60, self.proc)
-        user = self._admin("/admin/users", {"name": "Bench", "email": f"bench{self.port}@example.com"})
-        self.user_id = user["id"]
-        self.key = self._admin("/admin/keys", {"user_id": user["id"], "name": "bench"})["api_key"]
+        self.keys = []
+        for number in range(max(1, int(os.environ.get("BENCH_USERS", "1")))):
+            user = self._admin("/admin/users", {"name": f"Bench {number}",
+                                                "email": f"bench{number}-{self.port}@example.com"})
+            self.keys.append(self._admin("/admin/keys", {"user_id": user["id"], "name": "bench"})["api_key"])
+            if number == 0:
+                self.user_id, self.key = user["id"], self.keys[0]
         return self
+
+    @property
+    def auth(self) -> str:
+        """Every benchmark user's key, comma-separated: bench/post.lua rotates through them."""
+        return ",".join(self.keys)
 
     def _admin(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="POST",
@@ -270,7 +279,8 @@ class Gateway:
     def label(self) -> str:
         storage = "Redis limiter" if self.db == "postgres" else "memory:// limiter"
         name = "PostgreSQL" if self.db == "postgres" else "SQLite"
-        return f"{name} + {storage}, {self.workers} worker(s) x {self.threads} threads"
+        users = f", {len(self.keys)} users" if len(getattr(self, "keys", [])) > 1 else ", 1 user"
+        return f"{name} + {storage}, {self.workers} worker(s) x {self.threads} threads{users}"
 
 
 def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subprocess.Popen]:

@@ -3,9 +3,20 @@
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY") or "{}"
 wrk.headers["Content-Type"] = "application/json"
-local auth = os.getenv("BENCH_AUTH")
-if auth ~= nil and auth ~= "" then
-  wrk.headers["Authorization"] = "Bearer " .. auth
+-- $BENCH_AUTH may list several keys (comma-separated): requests then rotate through them.
+local keys = {}
+for key in string.gmatch(os.getenv("BENCH_AUTH") or "", "[^,]+") do
+  table.insert(keys, key)
+end
+if #keys == 1 then
+  wrk.headers["Authorization"] = "Bearer " .. keys[1]
+elseif #keys > 1 then
+  local turn = 0
+  request = function()
+    turn = turn % #keys + 1
+    return wrk.format(nil, nil, {["Content-Type"] = "application/json",
+                                 ["Authorization"] = "Bearer " .. keys[turn]}, nil)
+  end
 end
 
 done = function(summary, latency, requests)
