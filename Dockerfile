@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
     PORT=3100 \
     SQLITE_PATH=/data/gateway.db \
-    FLASK_APP=gateway:create_app
+    FLASK_APP=gateway.app:serve_app
 
 RUN groupadd --system --gid 10001 dominion \
     && useradd --system --uid 10001 --gid dominion --home-dir /app --no-create-home \

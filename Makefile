@@ -23,12 +23,12 @@ data/admin_token:
 	@chmod 600 data/admin_token
 
 migrate: install
-	$(BIN)/flask --app gateway:create_app db upgrade
+	$(BIN)/flask --app gateway.app:serve_app db upgrade
 
 run: install data/admin_token
 	@set -a; [ -f .env ] && . ./.env; set +a; \
 	export ADMIN_TOKEN="$${ADMIN_TOKEN:-$$(cat data/admin_token)}"; \
-	$(BIN)/flask --app gateway:create_app db upgrade && \
+	$(BIN)/flask --app gateway.app:serve_app db upgrade && \
 	echo "" && \
 	echo "Dominion Gateway listening on http://localhost:$${PORT:-$(PORT)}  (health: /health)" && \
 	echo "Admin token: $$( [ -f .env ] && grep -q '^ADMIN_TOKEN=.' .env && echo 'ADMIN_TOKEN in .env' || echo 'cat data/admin_token')" && \

@@ -1,7 +1,7 @@
-"""gunicorn entry point: `gunicorn wsgi:app`."""
+"""gunicorn entry point: `gunicorn wsgi:app`; a bad setting ends start-up with one line."""
 
-from gateway import create_app
+from gateway.app import serve_app
 from gateway.sweeper import start_sweeper
 
-app = create_app()
+app = serve_app()
 start_sweeper(app)

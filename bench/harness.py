@@ -236,7 +236,7 @@ class Gateway:
         if self.db == "postgres":
             reset_postgres()
             flush_redis()
-        subprocess.run([str(VENV_BIN / "flask"), "--app", "gateway:create_app", "db", "upgrade"], cwd=ROOT,
+        subprocess.run([str(VENV_BIN / "flask"), "--app", "gateway.app:serve_app", "db", "upgrade"], cwd=ROOT,
                        env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc = start([str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
                           f"gateway-{self.db}", env=self.env)

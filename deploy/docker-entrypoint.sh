@@ -5,7 +5,7 @@
 set -eu
 
 if [ "${RUN_MIGRATIONS:-1}" != "0" ]; then
-    flask --app gateway:create_app db upgrade
+    flask --app gateway.app:serve_app db upgrade
 fi
 
 if [ "$#" -eq 0 ]; then

@@ -14,19 +14,32 @@ import tempfile
 
 from dotenv import load_dotenv
 
+from gateway.config import ConfigError, Settings, exit_on_config_error, integer_setting, load_settings
+from gateway.services.catalog import ModelCatalog
+
 load_dotenv(os.environ.get("DOTENV_PATH", ".env"), override=False)
 
 
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+def _read(name: str, default: int, minimum: int = 0) -> int:
+    """A gunicorn knob, validated like every other setting: a bad one ends start-up with one line."""
+    try:
+        return integer_setting(os.environ, name, default, minimum)
+    except ConfigError as error:
+        exit_on_config_error(error)
 
 
-def _default_workers() -> int:
+def _default_workers(settings: Settings) -> int:
     """memory:// limits are exact only inside one process; shared (Redis) storage lets several serve."""
-    if os.environ.get("RATELIMIT_STORAGE_URI", "memory://").strip().startswith("memory"):
+    if settings.ratelimit_storage_uri.startswith("memory"):
         return 1
     return min(max(2, os.cpu_count() or 1), 8)
+
+
+try:  # everything a worker would refuse, checked once here so a bad setting is one line, not a boot loop
+    _settings = load_settings(os.environ)
+    ModelCatalog.load(_settings.model_catalog_file)
+except ConfigError as _error:
+    exit_on_config_error(_error)
 
 
 _OWNED_MARKER = "DOMINION_OWNED_METRICS_DIR"
@@ -43,24 +56,24 @@ def _multiproc_dir() -> tuple[str, bool]:
     return created, True
 
 
-_upstream_timeout = float(os.environ.get("UPSTREAM_TIMEOUT_S", "").strip() or 120)
+_upstream_timeout = _settings.upstream_timeout_s
 _metrics_dir, _metrics_dir_is_ours = _multiproc_dir()
 # Set before any worker imports prometheus_client: it picks multiprocess mode at import time.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 3100)}"
+bind = f"{_settings.host}:{_settings.port}"
 worker_class = "gthread"
-workers = _int("WEB_CONCURRENCY", _default_workers())
+workers = _read("WEB_CONCURRENCY", _default_workers(_settings), minimum=1)
 # The app reads WEB_CONCURRENCY to warn when memory:// limits would multiply across workers.
 os.environ["WEB_CONCURRENCY"] = str(workers)
 # A thread waits on the upstream for a whole LLM call (seconds to minutes), so threads, not CPUs, bound
 # concurrency; connections beyond them wait in the worker, then in the listen backlog.
-threads = _int("GUNICORN_THREADS", 64)
+threads = _read("GUNICORN_THREADS", 64, minimum=1)
 worker_connections = threads * 2
 # gthread workers heartbeat from their main loop, so a long call never trips this; it catches a hung worker.
 timeout = int(_upstream_timeout) + 30
 # SIGTERM: stop accepting, let in-flight calls (up to one upstream timeout) finish, then exit.
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", int(_upstream_timeout) + 15)
+graceful_timeout = _read("GUNICORN_GRACEFUL_TIMEOUT", int(_upstream_timeout) + 15)
 keepalive = 5
 max_requests = 0
 # Path only (%(U)s), never the query string; no request headers: keys live in headers and are never logged.

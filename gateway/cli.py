@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from gateway.cli_admin import register_admin_commands
 from gateway.services.reconcile import counter_mismatches
 from gateway.services.settlement import sweep_stale_reservations
-from gateway.state import gateway_state
+from gateway.current import gateway_state
 
 quotas_cli = AppGroup("quotas", help="Quota reservations: sweep stale ones, check counters against the audit log.")
 

@@ -15,7 +15,7 @@ from gateway.models.user import USER_STATUSES
 from gateway.schemas.admin import (GROUP_BY, KeyCreateSchema, LimitsSchema, UsageQuerySchema, UserCreateSchema,
                                    UserListQuerySchema)
 from gateway.services import keys, usage_reports, users
-from gateway.state import gateway_state
+from gateway.current import gateway_state
 
 users_cli = AppGroup("users", help="Create, list, show, suspend and activate users.")
 keys_cli = AppGroup("keys", help="Issue, list and revoke gateway keys.")

@@ -6,6 +6,7 @@ A bad value stops start-up with one line naming the setting and what is allowed.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,16 @@ class ConfigError(ValueError):
     """A setting has a value the gateway cannot run with."""
 
 
+# gunicorn's "worker failed to boot" status: its arbiter stops instead of re-spawning the worker forever.
+CONFIG_ERROR_EXIT = 3
+
+
+def exit_on_config_error(error: ConfigError):
+    """For entry points: end the process with one line naming the setting and what is allowed."""
+    print(f"dominion-gateway: configuration error: {error}", file=sys.stderr)
+    raise SystemExit(CONFIG_ERROR_EXIT)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The validated configuration; attribute names are the environment names, lower-cased."""
@@ -30,7 +41,6 @@ class Settings:
     host: str
     port: int
     database_url: str
-    sqlite_path: str
     openai_api_key: str | None
     anthropic_api_key: str | None
     openai_base_url: str
@@ -77,7 +87,8 @@ def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     return value.strip()
 
 
-def _integer(env, name: str, default: int, minimum: int = 0) -> int:
+def integer_setting(env, name: str, default: int, minimum: int = 0) -> int:
+    """An integer setting >= minimum (also for deploy/gunicorn.conf.py's own knobs); ConfigError if not."""
     raw = _text(env, name, None)
     if raw is None:
         return default
@@ -143,12 +154,12 @@ def _url(env, name: str, default: str | None, schemes: tuple[str, ...]) -> str |
     return raw
 
 
-def _database_url(env) -> tuple[str, str]:
-    sqlite_path = _text(env, "SQLITE_PATH", "./data/gateway.db")
+def _database_url(env) -> str:
+    """DATABASE_URL, or SQLite at SQLITE_PATH when it is unset."""
     url = _url(env, "DATABASE_URL", None, DATABASE_SCHEMES)
     if url is None:
-        return f"sqlite:///{os.path.abspath(sqlite_path)}", sqlite_path
-    return normalise_database_url(url), sqlite_path
+        return f"sqlite:///{os.path.abspath(_text(env, 'SQLITE_PATH', './data/gateway.db'))}"
+    return normalise_database_url(url)
 
 
 def normalise_database_url(url: str) -> str:
@@ -158,7 +169,7 @@ def normalise_database_url(url: str) -> str:
 
 
 def _window_ms(env) -> int:
-    value = _integer(env, "RATE_LIMIT_WINDOW_MS", 60000, minimum=1000)
+    value = integer_setting(env, "RATE_LIMIT_WINDOW_MS", 60000, minimum=1000)
     if value % 1000:
         raise ConfigError(f"RATE_LIMIT_WINDOW_MS: must be a whole number of seconds (a multiple of 1000), got {value}")
     return value
@@ -168,7 +179,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from a mapping (os.environ by default); raises ConfigError on a bad value."""
     env = os.environ if env is None else env
     gateway_env = _choice(env, "GATEWAY_ENV", "development", ENVIRONMENTS)
-    database_url, sqlite_path = _database_url(env)
+    database_url = _database_url(env)
     openai_key = _text(env, "OPENAI_API_KEY", None)
     anthropic_key = _text(env, "ANTHROPIC_API_KEY", None)
     mock_default = gateway_env == "development" and not (openai_key or anthropic_key)
@@ -176,37 +187,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         gateway_env=gateway_env,
         host=_text(env, "HOST", "0.0.0.0"),
-        port=_integer(env, "PORT", 3100, minimum=1),
+        port=integer_setting(env, "PORT", 3100, minimum=1),
         database_url=database_url,
-        sqlite_path=sqlite_path,
         openai_api_key=openai_key,
         anthropic_api_key=anthropic_key,
         openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1", ("http", "https")).rstrip("/"),
         anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com", ("http", "https")).rstrip("/"),
         mock_provider=mock,
         admin_token=_text(env, "ADMIN_TOKEN", None),
-        rate_limit_max=_integer(env, "RATE_LIMIT_MAX", 60, minimum=1),
+        rate_limit_max=integer_setting(env, "RATE_LIMIT_MAX", 60, minimum=1),
         rate_limit_window_ms=_window_ms(env),
-        ip_rate_limit_max=_integer(env, "IP_RATE_LIMIT_MAX", 300, minimum=1),
-        auth_failure_limit=_integer(env, "AUTH_FAILURE_LIMIT", 10, minimum=1),
+        ip_rate_limit_max=integer_setting(env, "IP_RATE_LIMIT_MAX", 300, minimum=1),
+        auth_failure_limit=integer_setting(env, "AUTH_FAILURE_LIMIT", 10, minimum=1),
         ratelimit_storage_uri=_url(env, "RATELIMIT_STORAGE_URI", "memory://", LIMITER_SCHEMES),
-        trusted_proxy_count=_integer(env, "TRUSTED_PROXY_COUNT", 0),
-        default_daily_requests=_integer(env, "DEFAULT_DAILY_REQUESTS", 1000),
-        default_daily_tokens=_integer(env, "DEFAULT_DAILY_TOKENS", 100000),
+        trusted_proxy_count=integer_setting(env, "TRUSTED_PROXY_COUNT", 0),
+        default_daily_requests=integer_setting(env, "DEFAULT_DAILY_REQUESTS", 1000),
+        default_daily_tokens=integer_setting(env, "DEFAULT_DAILY_TOKENS", 100000),
         default_monthly_spend_cap_usd=_money(env, "DEFAULT_MONTHLY_SPEND_CAP_USD", "50"),
-        default_max_tokens=_integer(env, "DEFAULT_MAX_TOKENS", 1024, minimum=1),
+        default_max_tokens=integer_setting(env, "DEFAULT_MAX_TOKENS", 1024, minimum=1),
         default_model=_text(env, "DEFAULT_MODEL", _default_model(openai_key, anthropic_key, mock)),
         upstream_timeout_s=_number(env, "UPSTREAM_TIMEOUT_S", 120.0, minimum=0.001),
         upstream_connect_timeout_s=_number(env, "UPSTREAM_CONNECT_TIMEOUT_S", 5.0, minimum=0.001),
-        upstream_max_retries=_integer(env, "UPSTREAM_MAX_RETRIES", 2),
+        upstream_max_retries=integer_setting(env, "UPSTREAM_MAX_RETRIES", 2),
         prompt_logging=_choice(env, "PROMPT_LOGGING", "redacted", PROMPT_LOGGING_MODES),
         model_catalog_file=_text(env, "MODEL_CATALOG_FILE", None),
-        max_request_bytes=_integer(env, "MAX_REQUEST_BYTES", 1048576, minimum=1024),
-        reservation_ttl_s=_integer(env, "RESERVATION_TTL_S", 0),
-        sweep_interval_s=_integer(env, "SWEEP_INTERVAL_S", 60, minimum=0),
-        key_cache_size=_integer(env, "KEY_CACHE_SIZE", 10000, minimum=0),
-        key_cache_ttl_s=_integer(env, "KEY_CACHE_TTL_S", 300, minimum=0),
-        web_concurrency=_integer(env, "WEB_CONCURRENCY", 1, minimum=1),
+        max_request_bytes=integer_setting(env, "MAX_REQUEST_BYTES", 1048576, minimum=1024),
+        reservation_ttl_s=integer_setting(env, "RESERVATION_TTL_S", 0),
+        sweep_interval_s=integer_setting(env, "SWEEP_INTERVAL_S", 60, minimum=0),
+        key_cache_size=integer_setting(env, "KEY_CACHE_SIZE", 10000, minimum=0),
+        key_cache_ttl_s=integer_setting(env, "KEY_CACHE_TTL_S", 300, minimum=0),
+        web_concurrency=integer_setting(env, "WEB_CONCURRENCY", 1, minimum=1),
         metrics_token=_text(env, "METRICS_TOKEN", None),
     )
     _check_production(settings)

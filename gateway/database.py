@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.extensions import db, migrate
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -49,5 +49,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _ensure_parent_dir(path: str) -> None:
-    if path and path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """The SQLite file's directory must exist and be ours to write; say so in one line if it cannot be."""
+    if not path or path == ":memory:":
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"SQLITE_PATH: cannot create the directory {directory} ({error.strerror}); "
+                          "point SQLITE_PATH at a writable place") from None

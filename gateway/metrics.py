@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import functools
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-from flask import g, has_app_context
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-NANOUSD_PER_USD = 1_000_000_000
+from gateway.money import usd_number
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
-UPSTREAM_LATENCY_KEY = "upstream_latency_ms"
+# Per thread of a gthread worker, so per request: reset when a request starts (observability.py).
+_upstream_wait_ms: ContextVar[int] = ContextVar("upstream_wait_ms", default=0)
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,10 @@ def completion_settled(provider: str, model: str, status: str, prompt_tokens: in
     if completion_tokens:
         meters.tokens.labels(provider, model, "completion").inc(completion_tokens)
     if cost_nanousd:
-        meters.cost.labels(provider, model).inc(cost_nanousd / NANOUSD_PER_USD)
+        meters.cost.labels(provider, model).inc(usd_number(cost_nanousd))
     if upstream_latency_ms is not None:
         meters.upstream_latency.labels(provider, model).observe(upstream_latency_ms / 1000)
-        _note_upstream_latency(upstream_latency_ms)
+        _upstream_wait_ms.set(_upstream_wait_ms.get() + upstream_latency_ms)
 
 
 def quota_rejected(quota: str) -> None:
@@ -113,9 +115,14 @@ def request_finished(method: str, route: str, status: int, latency_s: float, ove
     meters.overhead.labels(route).observe(max(overhead_s, 0.0))
 
 
+def request_started() -> None:
+    """A new request has waited on no provider yet."""
+    _upstream_wait_ms.set(0)
+
+
 def upstream_latency_ms() -> int:
-    """Milliseconds this request has waited on providers so far (0 outside a request or before any call)."""
-    return g.get(UPSTREAM_LATENCY_KEY, 0) if has_app_context() else 0
+    """Milliseconds the current request has waited on providers so far."""
+    return _upstream_wait_ms.get()
 
 
 def exposition() -> tuple[bytes, str]:
@@ -125,9 +132,3 @@ def exposition() -> tuple[bytes, str]:
         MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(instruments().registry), CONTENT_TYPE_LATEST
-
-
-def _note_upstream_latency(ms: int) -> None:
-    """Stash upstream time on flask.g, so the request's gateway overhead can be computed."""
-    if has_app_context():
-        setattr(g, UPSTREAM_LATENCY_KEY, g.get(UPSTREAM_LATENCY_KEY, 0) + ms)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from flask import Flask, Response, g, request
 
 from gateway import metrics
-from gateway.extensions import limiter
 from gateway.net import client_ip
 
 access_log = logging.getLogger("gateway.access")
@@ -24,7 +23,7 @@ UNMATCHED_ROUTE = "unmatched"
 
 
 @dataclass(frozen=True)
-class RequestFacts:
+class AccessFacts:
     """What the access log and metrics need, captured while the request context is still alive."""
 
     started_at: float
@@ -38,17 +37,14 @@ class RequestFacts:
 
 
 def register_observability(app: Flask) -> None:
-    """Serve /metrics and measure every request (metrics, overhead header, access log)."""
-    from gateway.blueprints.metrics import metrics_bp
-
-    limiter.exempt(metrics_bp)
-    app.register_blueprint(metrics_bp)
+    """Measure every request (metrics, overhead header, access log); /metrics is a blueprint."""
     app.before_request(_mark_start)
     app.after_request(_observe)
 
 
 def _mark_start() -> None:
     """request_context sets g.started_at first; this keeps a start time if it is registered alone."""
+    metrics.request_started()
     if g.get("started_at") is None:
         g.started_at = time.perf_counter()
 
@@ -57,19 +53,17 @@ def _observe(response: Response) -> Response:
     """Record a finished response now, or a streamed one when its last byte has been sent."""
     facts = _request_facts(response)
     if response.is_streamed:
-        context_g = g._get_current_object()
-        response.call_on_close(lambda: _record(facts, response.status_code, context_g.get(
-            metrics.UPSTREAM_LATENCY_KEY, 0)))
+        response.call_on_close(lambda: _record(facts, response.status_code, metrics.upstream_latency_ms()))
         return response
     overhead_ms = _record(facts, response.status_code, metrics.upstream_latency_ms())
     response.headers[OVERHEAD_HEADER] = str(overhead_ms)
     return response
 
 
-def _request_facts(response: Response) -> RequestFacts:
+def _request_facts(response: Response) -> AccessFacts:
     caller = g.get("caller")
     started = g.get("started_at") or time.perf_counter()
-    return RequestFacts(
+    return AccessFacts(
         started_at=started,
         request_id=g.get("request_id"),
         method=request.method,
@@ -81,7 +75,7 @@ def _request_facts(response: Response) -> RequestFacts:
     )
 
 
-def _record(facts: RequestFacts, status: int, upstream_ms: int) -> int:
+def _record(facts: AccessFacts, status: int, upstream_ms: int) -> int:
     """Report one request to metrics and the access log; returns its overhead in milliseconds."""
     latency_s = time.perf_counter() - facts.started_at
     overhead_s = max(latency_s - upstream_ms / 1000, 0.0)

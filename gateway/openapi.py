@@ -1,8 +1,8 @@
 """The OpenAPI 3 document, generated from the very marshmallow schemas that validate requests.
 
 Paths come from the app's URL map, summaries from the view docstrings, request bodies and query
-strings from the schemas the views load, responses from gateway/schemas/responses.py. Nothing here
-restates a field: change a schema and the document follows. The one hand-kept part is OPERATIONS,
+strings from the schemas the views load (change one and the document follows), responses from the
+hand-written shapes in gateway/schemas/responses.py (schemathesis checks the answers against them). The one hand-kept part is OPERATIONS,
 which says which schema each endpoint reads and answers with; tests/test_openapi.py fails when a
 route has no entry there.
 """
@@ -18,8 +18,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema
 
+from gateway.models.types import MAX_ID
 from gateway.schemas import responses as out
-from gateway.schemas.admin import (MAX_INT32, MAX_MONEY, MONEY_PLACES, KeyCreateSchema, KeyListQuerySchema,
+from gateway.schemas.admin import (MAX_MONEY, MONEY_PLACES, KeyCreateSchema, KeyListQuerySchema,
                                    LimitsSchema, RecordsQuerySchema, StrictMoney, UsageQuerySchema,
                                    UserCreateSchema, UserListQuerySchema)
 from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema, TextContent
@@ -52,7 +53,6 @@ STATUS_TEXT = {
 GATEWAY_KEY = ({"GatewayKey": []}, {"GatewayKeyHeader": []})
 ADMIN_TOKEN = ({"AdminToken": []},)
 METRICS_TOKEN = ({}, {"MetricsToken": []})
-LIMITED = (429,)
 KEYED = (401, 403, 429, 503)
 COMPLETES = (400, 409, 413, 502, 504)
 ADMIN = (401, 429, 503)
@@ -134,15 +134,6 @@ TAGS = (
     ("health", "Liveness and readiness; never rate limited, never call an LLM."),
     ("operations", "Metrics and this document."),
 )
-
-
-def register_openapi(app: Flask) -> None:
-    """Serve GET /openapi.json and the offline docs page GET /docs (not rate limited: static and cached)."""
-    from gateway.blueprints.docs import docs_bp
-    from gateway.extensions import limiter
-
-    limiter.exempt(docs_bp)
-    app.register_blueprint(docs_bp)
 
 
 def openapi_json(app: Flask) -> bytes:
@@ -278,7 +269,7 @@ def _openapi_path(rule) -> str:
 def _path_parameters(rule) -> list[dict]:
     """Path ids: anything that is not one answers 404 (never 400), so the schema is a hint, not a gate."""
     return [{"name": argument, "in": "path", "required": True,
-             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT32} if argument.endswith("_id")
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if argument.endswith("_id")
              else {"type": "string"}}
             for argument in sorted(rule.arguments)]
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
-
 from gateway.config import Settings
 from gateway.providers.registry import ProviderRegistry
 from gateway.services.catalog import ModelCatalog
+from gateway.services.key_cache import VerifiedKeyCache
 
 
 @dataclass
@@ -18,9 +17,4 @@ class GatewayState:
     settings: Settings
     catalog: ModelCatalog
     providers: ProviderRegistry
-    key_cache: object
-
-
-def gateway_state() -> GatewayState:
-    """The GatewayState of the current app."""
-    return current_app.extensions["gateway"]
+    key_cache: VerifiedKeyCache

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import create_engine, text
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.config import normalise_database_url
 from gateway.extensions import db
 from tests.fake_upstream import FakeUpstream

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.money import nanousd_to_usd
 from gateway.providers.base import Message, Usage
 from gateway.services.catalog import CatalogError, ModelCatalog, ModelEntry, price_snapshot
 from gateway.services.pricing import (
     cost_nanousd,
     estimate_prompt_tokens,
-    nanousd_to_usd,
     reservation_cost_nanousd,
 )
 

@@ -51,7 +51,7 @@ def test_defaults_follow_the_design():
 
 def test_start_up_fails_with_one_line():
     result = subprocess.run(
-        [sys.executable, "-c", "from gateway import create_app; create_app()"],
+        [sys.executable, "-c", "from gateway.app import create_app; create_app()"],
         env={"RATE_LIMIT_MAX": "abc", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
         cwd=Path(__file__).resolve().parent.parent)
     assert result.returncode != 0

@@ -43,7 +43,7 @@ def test_entrypoint_migrates_then_execs_gunicorn():
     assert script.stat().st_mode & 0o111, "the entrypoint must be executable"
     assert subprocess.run(["sh", "-n", str(script)], timeout=10).returncode == 0
     text = script.read_text()
-    assert text.index("flask --app gateway:create_app db upgrade") < text.index(
+    assert text.index("flask --app gateway.app:serve_app db upgrade") < text.index(
         "gunicorn -c deploy/gunicorn.conf.py wsgi:app")
     assert 'exec "$@"' in text
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
 from tests.deploy_support import gateway_env, gunicorn, nginx, prepare_database, session_from, sse_events, usage_rows
 from tests.fake_upstream import Behavior

@@ -2,11 +2,11 @@
 
 import socket
 
-from tests.conftest import base_config, make_app
+from tests.conftest import base_config
 
 
 def test_health_is_ok_without_database(fake_upstream):
-    from gateway import create_app
+    from gateway.app import create_app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

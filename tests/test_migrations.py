@@ -7,7 +7,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy import inspect, text
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.database import MIGRATIONS_DIR
 from gateway.extensions import db
 from tests.conftest import base_config, temporary_postgres_database

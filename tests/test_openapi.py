@@ -12,7 +12,7 @@ import jsonschema_rs
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_30
 
-from gateway import create_app
+from gateway.app import create_app
 from gateway.openapi import OPERATIONS, documented_rules, undocumented_endpoints
 from gateway.schemas.admin import KeyCreateSchema, LimitsSchema, UsageQuerySchema, UserCreateSchema
 from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema

@@ -10,7 +10,7 @@ from gateway.extensions import db
 from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
 from gateway.services.limits import effective_limits
-from gateway.services.quotas import RequestFacts, reserve
+from gateway.services.quotas import ReservationFacts, reserve
 from gateway.services.settlement import sweep_stale_reservations
 from gateway.models import User
 from tests.conftest import counters_match_audit, create_account
@@ -112,7 +112,7 @@ def _pending_reservation(app, account, request_id="req_crashed"):
     with app.app_context():
         user = db.session.get(User, account.user_id)
         limits = effective_limits(user, app.extensions["gateway"].settings)
-        facts = RequestFacts(request_id=request_id, user_id=account.user_id, key_id=account.key_id,
+        facts = ReservationFacts(request_id=request_id, user_id=account.user_id, key_id=account.key_id,
                              endpoint="llm.complete", provider="openai", model="gpt-4o", stream=False,
                              client_ip="127.0.0.1", prompt_tokens=10, completion_tokens=90,
                              cost_nanousd=5000, price_snapshot=None, prompt_record=None)

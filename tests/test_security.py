@@ -150,7 +150,7 @@ def test_full_prompt_logging_keeps_text_only_in_the_audit_row_with_keys_masked(a
     account = create_account(client, admin_headers)
     exercise(client, account, fake_upstream, admin_headers)
     stored = database_dump(app)
-    assert PROMPT in stored["usage_records"] and "my key is [REDACTED]" in stored["usage_records"]
+    assert PROMPT in stored["usage_records"] and "my key is dom_***" in stored["usage_records"]
     everything_else = [captured(caplog), client.get("/metrics").get_data(as_text=True),
                        stored["users"], stored["api_keys"], stored["usage_counters"]]
     assert not any(PROMPT in content for content in everything_else)

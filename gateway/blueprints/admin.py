@@ -7,10 +7,11 @@ from flask import Blueprint, jsonify
 from gateway.blueprints.admin_guard import require_admin
 from gateway.blueprints.body import load_body, load_query
 from gateway.errors import NotFound
-from gateway.schemas.admin import (MAX_INT32, KeyCreateSchema, KeyListQuerySchema, LimitsSchema,
+from gateway.models.types import MAX_ID
+from gateway.schemas.admin import (KeyCreateSchema, KeyListQuerySchema, LimitsSchema,
                                    RecordsQuerySchema, UsageQuerySchema, UserCreateSchema, UserListQuerySchema)
 from gateway.services import keys, usage_reports, users
-from gateway.state import gateway_state
+from gateway.current import gateway_state
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
 admin_bp.before_request(require_admin)
@@ -18,7 +19,7 @@ admin_bp.before_request(require_admin)
 
 def _path_id(raw: str, what: str) -> int:
     """An id from the URL; anything that cannot be one is simply not found."""
-    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_INT32:
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID:
         return int(raw)
     raise NotFound(f"No {what} with id {raw!r}.", code=f"{what}_not_found", param=f"{what}_id")
 
@@ -76,7 +77,7 @@ def list_keys():
 
 @admin_bp.delete("/keys/<key_id>")
 def revoke_key(key_id: str):
-    """Revoke a key (idempotent)."""
+    """Revoke a key; revoking it again answers the same."""
     return jsonify(keys.revoke_key(_path_id(key_id, "key"), gateway_state().key_cache))
 
 

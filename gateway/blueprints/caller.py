@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
+from gateway.blueprints.credentials import presented_key
 from gateway.extensions import limiter
 from gateway.net import client_ip
 from gateway.services.auth import authenticate
-from gateway.services.completions import RequestMeta
+from gateway.services.completion_io import RequestMeta
 from gateway.services.failure_throttle import FailureThrottle
-from gateway.state import gateway_state
+from gateway.current import gateway_state
 
 
 def require_gateway_key() -> None:
@@ -19,14 +20,6 @@ def require_gateway_key() -> None:
     throttle = FailureThrottle(limiter.limiter, settings.auth_failure_limit, settings.rate_limit_window_s,
                                "api_key")
     g.caller = authenticate(presented_key(), client_ip(), settings, state.key_cache, throttle)
-
-
-def presented_key() -> str | None:
-    """Bearer token, or Anthropic-style x-api-key."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key") or None
 
 
 def _user_limit_value() -> str:

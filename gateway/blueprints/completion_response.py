@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from flask import g, jsonify
+from flask import Response, g, jsonify, stream_with_context
 
 from gateway.blueprints.caller import request_meta
-from gateway.formats.sse import sse_response
 from gateway.services.completions import Completion, CompletionInput, CompletionPipeline
-from gateway.state import gateway_state
+from gateway.current import gateway_state
 
 
 def answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], dict],
@@ -21,3 +20,11 @@ def answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], d
         entry, events = pipeline.stream(g.caller, given, meta)
         return sse_response(frames(meta.request_id, entry, events))
     return jsonify(body(pipeline.complete(g.caller, given, meta)))
+
+
+def sse_response(frames: Iterator[str]) -> Response:
+    """text/event-stream that keeps the app context alive until the stream ends, unbuffered by proxies."""
+    response = Response(stream_with_context(frames), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

@@ -11,7 +11,7 @@ from gateway.formats import native
 from gateway.schemas.llm import CompleteRequestSchema
 from gateway.services.model_listing import list_models
 from gateway.services.quotas import quota_status
-from gateway.state import gateway_state
+from gateway.current import gateway_state
 
 llm_bp = Blueprint("llm", __name__, url_prefix="/v1/llm")
 llm_bp.before_request(require_gateway_key)

@@ -12,7 +12,7 @@ from gateway.blueprints.completion_response import answer
 from gateway.formats import openai_wire
 from gateway.schemas.compat import ChatCompletionSchema
 from gateway.services.model_listing import list_models
-from gateway.state import gateway_state
+from gateway.current import gateway_state
 
 openai_bp = Blueprint("openai_compat", __name__, url_prefix="/v1")
 openai_bp.before_request(require_gateway_key)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from gateway.errors import error_body
 from gateway.formats.sse import sse_event
 from gateway.providers.base import Message, Usage
-from gateway.services.completions import Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure
+from gateway.services.completion_io import Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "content_filter": "refusal"}
@@ -62,7 +62,7 @@ def stream_frames(request_id: str, entry, events: Iterator) -> Iterator[str]:
                 "usage": usage_body(event.usage)})
             yield _event("message_stop", {})
         elif isinstance(event, StreamFailure):
-            body = error_body(event.error.error_type, event.error.message)
+            body = error_body(event.error.error_type, event.error.message, request_id=request_id)
             yield sse_event({"type": "error", **body}, "error")
 
 

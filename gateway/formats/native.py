@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gateway.errors import error_body
+from gateway.money import usd_number
 from gateway.providers.base import Message, Usage
-from gateway.services.completions import Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure
-from gateway.services.pricing import nanousd_to_usd
+from gateway.services.completion_io import Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure
 from gateway.formats.sse import sse_event
 
 
@@ -37,7 +37,7 @@ def completion_body(completion: Completion) -> dict:
         "content": completion.result.content,
         "finish_reason": completion.result.finish_reason,
         "usage": usage_body(completion.result.usage),
-        "cost_usd": float(nanousd_to_usd(completion.cost_nanousd)),
+        "cost_usd": usd_number(completion.cost_nanousd),
         "latency_ms": completion.latency_ms,
     }
 
@@ -51,8 +51,8 @@ def stream_frames(request_id: str, entry, events: Iterator) -> Iterator[str]:
         elif isinstance(event, StreamEnd):
             yield sse_event({"id": request_id, "finish_reason": event.finish_reason,
                              "usage": usage_body(event.usage),
-                             "cost_usd": float(nanousd_to_usd(event.cost_nanousd)),
+                             "cost_usd": usd_number(event.cost_nanousd),
                              "latency_ms": event.latency_ms}, "done")
         elif isinstance(event, StreamFailure):
             error = event.error
-            yield sse_event(error_body(error.error_type, error.message), "error")
+            yield sse_event(error_body(error.error_type, error.message, request_id=request_id), "error")

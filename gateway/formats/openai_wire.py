@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from gateway.errors import error_body
 from gateway.formats.sse import sse_event
 from gateway.providers.base import Message, Usage
-from gateway.services.completions import Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure
+from gateway.services.completion_io import Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure
 
 CATALOG_CREATED = 1735689600  # 2025-01-01: models have no creation date of their own here
 
@@ -67,7 +67,7 @@ def stream_frames(request_id: str, entry, events: Iterator, with_usage: bool) ->
             if with_usage:
                 yield sse_event({**base, "choices": [], "usage": usage_body(event.usage)})
         elif isinstance(event, StreamFailure):
-            yield sse_event(error_body(event.error.error_type, event.error.message))
+            yield sse_event(error_body(event.error.error_type, event.error.message, request_id=request_id))
     yield sse_event("[DONE]")
 
 

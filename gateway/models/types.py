@@ -8,6 +8,8 @@ from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.types import TypeDecorator
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
+# Ids callers may name: the range every database and the admin API accept (PostgreSQL integer).
+MAX_ID = 2**31 - 1
 
 
 class UTCDateTime(TypeDecorator):

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.extensions import db
 from gateway.models.types import BigId
 
-PERIODS = ("day", "month")
-
 
 class UsageCounter(db.Model):
     __tablename__ = "usage_counters"

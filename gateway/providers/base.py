@@ -10,9 +10,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
-
-
 @dataclass(frozen=True, slots=True)
 class Message:
     """One chat turn; role is system, user or assistant (developer is folded into system)."""
@@ -34,7 +31,6 @@ class ChatRequest:
     # What the upstream model accepts (from the model catalog); adapters drop what it rejects.
     supports_sampling: bool = True
     supports_stop: bool = True
-    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,8 +72,7 @@ def parse_usage(usage: dict) -> Usage:
     details = usage.get("prompt_tokens_details") or {}
     return Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
                  completion_tokens=int(usage.get("completion_tokens") or 0),
-                 cached_tokens=int(details.get("cached_tokens") or 0),
-                 cache_write_tokens=int(details.get("cache_write_tokens") or 0))
+                 cached_tokens=int(details.get("cached_tokens") or 0))
 
 
 def parse_completion(body: dict, requested_model: str) -> ChatResult:

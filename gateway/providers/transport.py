@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from gateway.providers.base import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
+from gateway.redaction import mask_secrets
 
 POOL_SIZE = 64
 INITIAL_BACKOFF_S = 0.5
@@ -34,12 +34,6 @@ MAX_MESSAGE_CHARS = 300
 RETRYABLE_STATUSES = frozenset({408, 429, 529}) | frozenset(range(500, 600))
 INVALID_REQUEST_STATUSES = frozenset({400, 404, 413, 422})
 CREDENTIAL_STATUSES = frozenset({401, 403})
-SECRET_PATTERNS = (
-    (re.compile(r"sk-[A-Za-z0-9_\-*.]{3,}"), "sk-***"),
-    (re.compile(r"dom_[A-Za-z0-9_\-*.]{3,}"), "dom_***"),
-    (re.compile(r"(?i)bearer\s+\S+"), "Bearer ***"),
-    (re.compile(r"org-[A-Za-z0-9]{4,}"), "org-***"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +144,8 @@ def _retry_delay(response: requests.Response, attempt: int, max_retries: int,
 
 
 def _is_connect_failure(exc: requests.RequestException) -> bool:
-    """True for failures before the upstream could have seen the request (safe to retry a POST)."""
+    """True for connection failures other than read timeouts: usually before the upstream saw the request,
+    though a connection reset after sending is counted here too (so a retried POST may reach it twice)."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
     return isinstance(exc, requests.ConnectionError) and not _wraps_read_timeout(exc)
@@ -176,12 +171,7 @@ def upstream_failure(exc: requests.RequestException, provider: str, *, midstream
 
 def sanitize(message: object, secrets: Iterable[str] = ()) -> str:
     """An upstream message safe to show a caller: keys masked, whitespace folded, at most ~300 chars."""
-    text = " ".join(str(message or "").split())
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    for pattern, replacement in SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
+    text = mask_secrets(" ".join(str(message or "").split()), tuple(secrets))
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1].rstrip() + "…"
     return text

@@ -8,11 +8,11 @@ from decimal import Decimal, InvalidOperation
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from gateway.models.usage_record import RECORD_STATUSES
+from gateway.models.types import MAX_ID
 from gateway.models.user import USER_STATUSES
 from gateway.schemas.fields import StrictInteger
 from gateway.schemas.llm import check_text
 
-MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -59,7 +59,7 @@ def _utc_representable(value) -> None:
 
 
 def _user_id(**kwargs) -> StrictInteger:
-    return StrictInteger(validate=validate.Range(min=1, max=MAX_INT32), **kwargs)
+    return StrictInteger(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class StrictSchema(Schema):
@@ -106,23 +106,23 @@ class KeyCreateSchema(StrictSchema):
 class KeyListQuerySchema(StrictSchema):
     """GET /admin/keys."""
 
-    user_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT32))
+    user_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class LimitsSchema(StrictSchema):
     """POST /admin/limits: only the fields present change; null puts one back to the default."""
 
     user_id = _user_id(required=True)
-    daily_requests = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_INT32))
+    daily_requests = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_ID))
     daily_tokens = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_INT64))
     monthly_spend_cap_usd = StrictMoney(allow_none=True)
-    rate_limit_max = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=MAX_INT32))
+    rate_limit_max = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class UsageQuerySchema(StrictSchema):
     """GET /admin/usage: inclusive UTC dates; the service fills the defaults and checks from <= to."""
 
-    user_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT32))
+    user_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     start = fields.Date(data_key="from", load_default=None)
     end = fields.Date(data_key="to", load_default=None)
     group_by = fields.String(load_default=None, validate=validate.OneOf(GROUP_BY))
@@ -131,7 +131,7 @@ class UsageQuerySchema(StrictSchema):
 class RecordsQuerySchema(PageQuerySchema):
     """GET /admin/usage/records."""
 
-    user_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT32))
+    user_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(load_default=None, validate=validate.OneOf(RECORD_STATUSES))
     start = fields.Date(data_key="from", load_default=None)
     end = fields.Date(data_key="to", load_default=None)

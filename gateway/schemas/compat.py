@@ -1,7 +1,7 @@
 """Request schemas of the drop-in endpoints: OpenAI chat completions and Anthropic messages.
 
-Unknown optional fields are ignored, as the real APIs' clients expect; what we cannot honour yet
-(tools, images, n > 1) is refused with a clear 400 rather than silently dropped.
+Fields not listed here are dropped without a word (marshmallow EXCLUDE); tools, images and n > 1 are
+refused with a 400. docs/compat.md lists what is honoured, refused and dropped.
 """
 
 from __future__ import annotations

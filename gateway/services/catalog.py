@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 
+from gateway.config import ConfigError
+
 PROVIDERS = ("openai", "anthropic", "mock")
 PACKAGED = "gateway/data/models.json"
 ENTRY_FIELDS = {"id", "provider", "upstream_id", "aliases", "context_window", "max_output_tokens", "pricing",
@@ -20,7 +22,7 @@ PRICE_FIELDS = {"input", "cached_input", "output", "cache_write"}
 DOCUMENT_FIELDS = {"models", "about"}
 
 
-class CatalogError(Exception):
+class CatalogError(ConfigError):
     """A catalog file is unreadable or wrong; the message names the file and the problem in one line."""
 
 

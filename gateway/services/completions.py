@@ -9,74 +9,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway import metrics
 from gateway.errors import InvalidRequest
-from gateway.providers.base import ChatChunk, ChatRequest, ChatResult, Message, ProviderError, Usage
+from gateway.providers.base import ChatChunk, ChatRequest, ProviderError, Usage
 from gateway.services.auth import Caller
 from gateway.services.catalog import ModelEntry, price_snapshot
+from gateway.services.completion_io import (Completion, CompletionInput, RequestMeta, StreamDelta, StreamEnd,
+                                           StreamFailure)
 from gateway.services.pricing import cost_nanousd, estimate_prompt_tokens, reservation_cost_nanousd
 from gateway.services.prompt_record import prompt_record
-from gateway.services.quotas import RequestFacts, Reservation, reserve
+from gateway.services.quotas import ReservationFacts, Reservation, reserve
 from gateway.services.settlement import Outcome, settle
 from gateway.state import GatewayState
 
 log = logging.getLogger("gateway.completions")
-
-
-@dataclass(frozen=True)
-class CompletionInput:
-    """A validated completion request in the gateway's own terms, whatever endpoint it came from."""
-
-    messages: tuple[Message, ...]
-    model: str | None = None
-    provider: str = "auto"
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: tuple[str, ...] = ()
-    stream: bool = False
-
-
-@dataclass(frozen=True)
-class RequestMeta:
-    """Where the request came from and when it started."""
-
-    request_id: str
-    endpoint: str
-    client_ip: str
-    started_at: float = field(default_factory=time.perf_counter)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """A finished non-streamed completion with its price."""
-
-    request_id: str
-    entry: ModelEntry
-    result: ChatResult
-    cost_nanousd: int
-    latency_ms: int
-    upstream_latency_ms: int
-
-
-@dataclass(frozen=True)
-class StreamDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class StreamEnd:
-    finish_reason: str
-    usage: Usage
-    cost_nanousd: int
-    latency_ms: int
-
-
-@dataclass(frozen=True)
-class StreamFailure:
-    error: ProviderError
 
 
 @dataclass
@@ -144,7 +92,7 @@ class CompletionPipeline:
                 if chunk.delta:
                     yield StreamDelta(chunk.delta)
                 if chunk.finish_reason is not None or chunk.usage is not None:
-                    tally.finish(chunk)
+                    tally.note_end(chunk)
                 chunk = next(chunks, None)
                 if chunk is None:
                     break
@@ -168,10 +116,10 @@ class CompletionPipeline:
 
     def _prepare(self, caller: Caller, given: CompletionInput, meta: RequestMeta, stream: bool) -> Prepared:
         entry = self._resolve(given)
-        request = self._chat_request(entry, given, meta)
+        request = self._chat_request(entry, given)
         self._state.providers.get(entry.provider).validate(request)
         prompt_estimate = estimate_prompt_tokens(request.messages)
-        facts = RequestFacts(
+        facts = ReservationFacts(
             request_id=meta.request_id, user_id=caller.user_id, key_id=caller.key_id,
             endpoint=meta.endpoint, provider=entry.provider, model=entry.id, stream=stream,
             client_ip=meta.client_ip, prompt_tokens=prompt_estimate, completion_tokens=request.max_tokens,
@@ -202,7 +150,7 @@ class CompletionPipeline:
         names = [e.id for e in self._state.catalog.entries() if self._state.providers.available(e.provider)]
         return ", ".join(names) or "none (configure OPENAI_API_KEY, ANTHROPIC_API_KEY or MOCK_PROVIDER)"
 
-    def _chat_request(self, entry: ModelEntry, given: CompletionInput, meta: RequestMeta) -> ChatRequest:
+    def _chat_request(self, entry: ModelEntry, given: CompletionInput) -> ChatRequest:
         max_tokens = given.max_tokens or min(self._settings.default_max_tokens, entry.max_output_tokens)
         if max_tokens > entry.max_output_tokens:
             raise InvalidRequest(f"max_tokens {max_tokens} is above {entry.id}'s maximum output of "
@@ -210,8 +158,7 @@ class CompletionPipeline:
                                  param="max_tokens")
         return ChatRequest(model=entry.upstream_id, messages=given.messages, max_tokens=max_tokens,
                            temperature=given.temperature, top_p=given.top_p, stop=given.stop,
-                           supports_sampling=entry.supports_sampling, supports_stop=entry.supports_stop,
-                           request_id=meta.request_id)
+                           supports_sampling=entry.supports_sampling, supports_stop=entry.supports_stop)
 
     def _fail(self, prepared: Prepared, error: ProviderError, upstream_started: float) -> None:
         """An upstream failure before any output: give the whole reservation back."""
@@ -256,7 +203,8 @@ class _StreamTally:
         if chunk.delta:
             self.delivered.append(chunk.delta)
 
-    def finish(self, chunk: ChatChunk) -> None:
+    def note_end(self, chunk: ChatChunk) -> None:
+        """Keep the finish reason and usage a closing chunk reports."""
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.reported = chunk.usage or self.reported
 

@@ -9,13 +9,12 @@ from sqlalchemy import select, update
 from gateway.errors import InvalidRequest, NotFound
 from gateway.extensions import db
 from gateway.models import ApiKey
-from gateway.models.types import utcnow
+from gateway.models.types import MAX_ID, utcnow
 from gateway.services.key_cache import VerifiedKeyCache
 from gateway.services.key_material import display_prefix, generate_key, hash_key
 from gateway.services.users import load_user
 from gateway.services.views import iso, key_view
 
-MAX_KEY_ID = 2**31 - 1
 SAVE_WARNING = "Save this key now! It will not be shown again."
 
 
@@ -54,7 +53,7 @@ def list_keys(user_id: int | None = None) -> list[dict]:
 def revoke_key(key_id: int, key_cache: VerifiedKeyCache) -> dict:
     """Revoke a key now; revoking again keeps the first revoked_at. Refused from the next request on."""
     now = utcnow()
-    if 1 <= key_id <= MAX_KEY_ID:
+    if 1 <= key_id <= MAX_ID:
         db.session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                            .values(revoked_at=now).execution_options(synchronize_session=False))
     key = _load_key(key_id)
@@ -65,7 +64,7 @@ def revoke_key(key_id: int, key_cache: VerifiedKeyCache) -> dict:
 
 
 def _load_key(key_id: int) -> ApiKey:
-    key = db.session.get(ApiKey, key_id, populate_existing=True) if 1 <= key_id <= MAX_KEY_ID else None
+    key = db.session.get(ApiKey, key_id, populate_existing=True) if 1 <= key_id <= MAX_ID else None
     if key is None:
         db.session.rollback()
         raise NotFound(f"No key with id {key_id}. List keys with GET /admin/keys or `flask keys list`.",

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from gateway.config import Settings
-
-NANOS_PER_USD = 10**9
-
+from gateway.money import usd_to_nanousd
 
 @dataclass(frozen=True)
 class EffectiveLimits:
@@ -22,7 +20,7 @@ class EffectiveLimits:
 
     @property
     def monthly_spend_cap_nanousd(self) -> int:
-        return int(self.monthly_spend_cap_usd * NANOS_PER_USD)
+        return usd_to_nanousd(self.monthly_spend_cap_usd)
 
     def as_dict(self) -> dict:
         """JSON shape used by the admin API and the quota endpoint."""

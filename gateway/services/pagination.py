@@ -7,7 +7,7 @@ import json
 
 from gateway.errors import InvalidRequest
 
-MAX_ID = 2**63 - 1
+MAX_CURSOR_ID = 2**63 - 1
 
 
 def encode_cursor(last_id: int) -> str:
@@ -25,7 +25,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
     except (ValueError, TypeError, KeyError, UnicodeError):
         after = None
-    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_ID:
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_CURSOR_ID:
         raise InvalidRequest("cursor: not a cursor this API issued; pass next_cursor from the previous page.",
                              code="invalid_cursor", param="cursor")
     return after

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+from gateway.money import NANOUSD_PER_USD
 from gateway.providers.base import Message, Usage
 from gateway.services.catalog import ModelEntry
 
-NANO_PER_USD = 10**9
 TOKENS_PER_PRICE_UNIT = 10**6
-NANO_PER_TOKEN_AT_ONE_USD = Decimal(NANO_PER_USD) / TOKENS_PER_PRICE_UNIT  # $1 per 1M tokens = 1000 n$/token
+NANO_PER_TOKEN_AT_ONE_USD = Decimal(NANOUSD_PER_USD) / TOKENS_PER_PRICE_UNIT  # $1 per 1M tokens = 1000 n$/token
 PRECISION = 60
 
 
@@ -40,11 +40,6 @@ def reservation_cost_nanousd(prompt_estimate: int, max_tokens: int, entry: Model
     with localcontext() as context:
         context.prec = PRECISION
         return _to_nanousd(prompt_estimate * entry.input_price + max_tokens * entry.output_price)
-
-
-def nanousd_to_usd(nanousd: int) -> Decimal:
-    """Integer nano-USD as an exact Decimal amount of USD."""
-    return Decimal(nanousd).scaleb(-9)
 
 
 def _to_nanousd(usd_per_1m_tokens: Decimal) -> int:

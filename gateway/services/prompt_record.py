@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 from gateway.providers.base import Message
-
-SECRET_PATTERNS = re.compile(
-    r"(dom_[A-Za-z0-9]{6,}_[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}"
-    r"|Bearer\s+[A-Za-z0-9._\-]{8,}|AKIA[0-9A-Z]{16})")
-
-
-def mask_secrets(text: str) -> str:
-    """Replace anything shaped like an API key or bearer token with [REDACTED]."""
-    return SECRET_PATTERNS.sub("[REDACTED]", text)
+from gateway.redaction import mask_secrets
 
 
 def prompt_record(messages: tuple[Message, ...], mode: str) -> dict | None:

@@ -3,7 +3,8 @@
 reserve() admits a request only if single-statement conditional UPDATEs on the user's day and month
 counters succeed (`... WHERE used + n <= limit`), in the same short transaction that inserts the
 pending audit row. settle() moves the counters by (actual - reserved); release() gives the
-reservation back. The database serialises the UPDATEs, so no burst can overshoot.
+reservation back. The database serialises the UPDATEs, so no burst overshoots at admission; settlement
+may still add (actual - reserved) when the upstream used more than the reservation assumed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from gateway.errors import Conflict, QuotaExceeded
 from gateway.extensions import db
 from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
-from gateway.services.limits import NANOS_PER_USD, EffectiveLimits
+from gateway.money import usd_number
+from gateway.services.limits import EffectiveLimits
 
 
 STATUS_KEYS = {"daily_requests": "daily_requests", "daily_tokens": "daily_tokens",
@@ -40,7 +42,7 @@ class Reservation:
 
 
 @dataclass(frozen=True)
-class RequestFacts:
+class ReservationFacts:
     """Everything the audit row records at reservation time."""
 
     request_id: str
@@ -64,7 +66,7 @@ def period_starts(now: datetime) -> tuple[date, date]:
     return today, today.replace(day=1)
 
 
-def reserve(facts: RequestFacts, limits: EffectiveLimits, now: datetime | None = None) -> Reservation:
+def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | None = None) -> Reservation:
     """Admit and hold the request's worst case, or raise QuotaExceeded leaving a refused audit row."""
     now = now or utcnow()
     day, month = period_starts(now)
@@ -157,7 +159,7 @@ def _which_daily_quota(user_id: int, day: date, tokens: int, limits: EffectiveLi
 _INSERT_RECORD = insert(UsageRecord.__table__).returning(UsageRecord.__table__.c.id)
 
 
-def _insert_record(facts: RequestFacts, day: date, month: date, *, status: str, counted: bool,
+def _insert_record(facts: ReservationFacts, day: date, month: date, *, status: str, counted: bool,
                    http_status: int | None = None, error_type: str | None = None) -> int:
     """Insert the audit row with one INSERT ... RETURNING id (no ORM unit of work); returns the id."""
     return db.session.execute(_INSERT_RECORD, {
@@ -219,7 +221,7 @@ def _entry(limit: int, total: int, reserved: int, resets: datetime) -> dict:
 def _money_entry(limit: int, total: int, reserved: int, resets: datetime) -> dict:
     entry = _entry(limit, total, reserved, resets)
     for name in ("limit", "used", "reserved", "remaining"):
-        entry[name] = entry[name] / NANOS_PER_USD
+        entry[name] = usd_number(entry[name])
     return entry
 
 

@@ -101,7 +101,7 @@ def _move_counters(reservation: Reservation, requests: int, tokens: int, cost: i
 
 
 def sweep_stale_reservations(older_than_s: int, now=None, batch: int = 500) -> int:
-    """Release pending reservations older than the longest possible request (crashed workers)."""
+    """Release pending reservations older than older_than_s (RESERVATION_TTL_S), meant for crashed workers."""
     cutoff = (now or utcnow()) - timedelta(seconds=older_than_s)
     stale = db.session.execute(
         select(UsageRecord.id, UsageRecord.user_id, UsageRecord.day_start, UsageRecord.month_start,

@@ -10,18 +10,17 @@ from gateway.config import Settings
 from gateway.errors import Conflict, NotFound
 from gateway.extensions import db
 from gateway.models import User
-from gateway.models.types import utcnow
+from gateway.models.types import MAX_ID, utcnow
 from gateway.models.user import LIMIT_FIELDS, USER_STATUSES
 from gateway.services.limits import effective_limits
 from gateway.services.pagination import decode_cursor, page
 from gateway.services.views import key_view, user_view
 
-MAX_USER_ID = 2**31 - 1
 
 
 def load_user(user_id: int) -> User:
     """The user with this id in the current transaction, or 404."""
-    user = db.session.get(User, user_id) if 1 <= user_id <= MAX_USER_ID else None
+    user = db.session.get(User, user_id) if 1 <= user_id <= MAX_ID else None
     if user is None:
         db.session.rollback()
         raise NotFound(f"No user with id {user_id}. List users with GET /admin/users or `flask users list`.",

@@ -7,15 +7,12 @@ number at the very end; timestamps are ISO 8601 in UTC with a trailing Z.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from gateway.config import Settings
 from gateway.models import ApiKey, UsageRecord, User
+from gateway.money import usd_number
 from gateway.services.key_material import display_prefix
 from gateway.services.limits import effective_limits
-
-NANO_EXPONENT = -9
-
 
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 UTC, e.g. 2026-11-29T10:00:00.123456Z."""
@@ -24,16 +21,6 @@ def iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def usd(nanousd: int) -> Decimal:
-    """Exact USD from integer nano-USD."""
-    return Decimal(int(nanousd or 0)).scaleb(NANO_EXPONENT)
-
-
-def usd_number(nanousd: int) -> float:
-    """USD as a JSON number (exact up to ~15 significant digits: more than any real bill)."""
-    return float(usd(nanousd))
 
 
 def key_status(key: ApiKey, now: datetime) -> str:

@@ -1,0 +1,155 @@
+"""The app factory: named steps that build one Dominion Gateway app from a settings mapping."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
+from gateway.current import STATE_EXTENSION, gateway_state
+from gateway.database import register_database
+from gateway.error_handlers import register_error_handlers
+from gateway.extensions import limiter
+from gateway.logs import configure_logging
+from gateway.observability import register_observability
+from gateway.providers.base import ProviderSettings
+from gateway.providers.registry import build_providers
+from gateway.request_context import register_request_context
+from gateway.services.catalog import ModelCatalog
+from gateway.services.key_cache import VerifiedKeyCache
+from gateway.state import GatewayState
+
+log = logging.getLogger("gateway")
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the app; config (tests) replaces the environment, which is read otherwise."""
+    settings = load_settings(dict(os.environ) if config is None else dict(config))
+    app = Flask(__name__, static_folder=None)
+    configure_logging(settings)
+    register_settings(app, settings)
+    register_proxy_fix(app, settings)
+    register_request_context(app)
+    register_database(app, settings)
+    register_limiter(app, settings)
+    register_state(app, settings)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_observability(app)
+    register_cli(app)
+    return app
+
+
+def serve_app(config: Mapping[str, str] | None = None) -> Flask:
+    """For entry points (wsgi, the flask CLI): a bad setting ends the process with one line, not a traceback."""
+    try:
+        return create_app(config)
+    except ConfigError as error:
+        exit_on_config_error(error)
+
+
+def register_settings(app: Flask, settings: Settings) -> None:
+    """Copy what Flask and its extensions read from app.config."""
+    app.config.update(
+        GATEWAY_SETTINGS=settings,
+        TESTING=settings.gateway_env == "testing",
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.json.compact = True
+
+
+def register_proxy_fix(app: Flask, settings: Settings) -> None:
+    """Trust exactly TRUSTED_PROXY_COUNT proxies' X-Forwarded-For; never more."""
+    if settings.trusted_proxy_count:
+        count = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0, x_prefix=0)
+
+
+def register_limiter(app: Flask, settings: Settings) -> None:
+    """Flask-Limiter: one per-IP bucket across routes; per-user limits are declared on /v1 views."""
+    app.config.update(
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_STORAGE_OPTIONS=_limiter_storage_options(settings.ratelimit_storage_uri),
+        # A callable: Flask-Limiter keeps the first app's application limit for the process.
+        RATELIMIT_APPLICATION=ip_rate_limit_value,
+        RATELIMIT_STRATEGY="fixed-window",
+        RATELIMIT_HEADERS_ENABLED=True,
+        # Flask-Limiter would stamp Retry-After on every response and overwrite an upstream's own
+        # hint; our 429 handler sets Retry-After itself, so its copy goes under another name.
+        RATELIMIT_HEADER_RETRY_AFTER="X-RateLimit-Retry-After",
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_KEY_PREFIX="dominion",
+    )
+    limiter.init_app(app)
+    _warn_if_limits_multiply(settings)
+
+
+def ip_rate_limit_value() -> str:
+    """IP_RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS of the current app."""
+    settings = gateway_state().settings
+    return f"{settings.ip_rate_limit_max} per {settings.rate_limit_window_s} second"
+
+
+def _limiter_storage_options(uri: str) -> dict:
+    if uri.startswith("memory"):
+        return {}
+    return {"socket_connect_timeout": 0.25, "socket_timeout": 0.5, "health_check_interval": 30}
+
+
+def _warn_if_limits_multiply(settings: Settings) -> None:
+    if settings.ratelimit_storage_uri.startswith("memory") and settings.web_concurrency > 1:
+        log.warning(
+            "RATE LIMITS WILL MULTIPLY: WEB_CONCURRENCY=%s processes each keep their own memory:// "
+            "limiter, so every limit is effectively %sx higher. Set RATELIMIT_STORAGE_URI=redis://... "
+            "or run one worker.", settings.web_concurrency, settings.web_concurrency)
+
+
+def register_state(app: Flask, settings: Settings) -> None:
+    """Load the model catalog, build providers and the verified-key cache once."""
+    catalog = ModelCatalog.load(settings.model_catalog_file)
+    providers = build_providers(
+        openai=_provider_settings(settings, settings.openai_api_key, settings.openai_base_url),
+        anthropic=_provider_settings(settings, settings.anthropic_api_key, settings.anthropic_base_url),
+        mock_enabled=settings.mock_provider,
+    )
+    key_cache = VerifiedKeyCache(settings.key_cache_size, settings.key_cache_ttl_s)
+    app.extensions[STATE_EXTENSION] = GatewayState(settings, catalog, providers, key_cache)
+
+
+def _provider_settings(settings: Settings, key: str | None, base_url: str) -> ProviderSettings | None:
+    if not key:
+        return None
+    return ProviderSettings(api_key=key, base_url=base_url,
+                            connect_timeout_s=settings.upstream_connect_timeout_s,
+                            read_timeout_s=settings.upstream_timeout_s,
+                            max_retries=settings.upstream_max_retries)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every blueprint, in one place; health, metrics and the static docs are never rate limited."""
+    from gateway.blueprints.admin import admin_bp
+    from gateway.blueprints.anthropic_compat import anthropic_bp
+    from gateway.blueprints.docs import docs_bp
+    from gateway.blueprints.health import health_bp
+    from gateway.blueprints.llm import llm_bp
+    from gateway.blueprints.metrics import metrics_bp
+    from gateway.blueprints.openai_compat import openai_bp
+
+    for unlimited in (health_bp, metrics_bp, docs_bp):
+        limiter.exempt(unlimited)
+    for blueprint in (health_bp, llm_bp, openai_bp, anthropic_bp, admin_bp, metrics_bp, docs_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_cli(app: Flask) -> None:
+    """flask users|keys|limits|usage|quotas commands."""
+    from gateway.cli import register_commands
+
+    register_commands(app)

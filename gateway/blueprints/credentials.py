@@ -1,0 +1,35 @@
+"""Credentials as callers present them (Bearer, Anthropic-style x-api-key), parsed and checked in one place."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import request
+
+from gateway.errors import AuthenticationFailed
+from gateway.extensions import limiter
+from gateway.net import client_ip
+from gateway.services.failure_throttle import FailureThrottle
+from gateway.current import gateway_state
+
+
+def bearer_token() -> str:
+    """The token of `Authorization: Bearer <token>`, or '' when the request has none."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def presented_key() -> str | None:
+    """A gateway key as Bearer, or as Anthropic-style x-api-key."""
+    return bearer_token() or request.headers.get("x-api-key") or None
+
+
+def require_static_token(expected: str, kind: str, failure: AuthenticationFailed) -> None:
+    """The request must carry `Bearer <expected>` (compared in constant time); failures are throttled per IP."""
+    settings = gateway_state().settings
+    throttle = FailureThrottle(limiter.limiter, settings.auth_failure_limit, settings.rate_limit_window_s, kind)
+    ip = client_ip()
+    throttle.check(ip)
+    if not hmac.compare_digest(bearer_token().encode(), expected.encode()):
+        throttle.record_failure(ip)
+        raise failure
