@@ -120,7 +120,7 @@ def _seconds_to_reset() -> int:
 def _http_message(error: HTTPException) -> str:
     status = error.code or 500
     if status == 404:
-        return "No such endpoint. See the README for the list of endpoints."
+        return "No such endpoint. GET /docs lists every endpoint of this gateway."
     if status == 405:
         return f"Method not allowed here. Allowed: {', '.join(getattr(error, 'valid_methods', None) or [])}."
     if status == 413:

@@ -50,7 +50,7 @@ def test_entrypoint_migrates_then_execs_gunicorn():
 
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES)
 def test_compose_file_is_valid(compose_file, tmp_path):
-    """Validated as the README runs it: `cp env.example .env`, then docker-compose -f FILE."""
+    """Validated as docs/deployment.md runs it: `cp env.example .env`, then docker-compose -f FILE."""
     compose = require_tool("docker-compose")
     for name in (*COMPOSE_FILES, "env.example"):
         shutil.copy(ROOT / name, tmp_path / name)

@@ -1,4 +1,4 @@
-"""The native /v1/llm answer and stream formats (documented in the README)."""
+"""The native /v1/llm answer and stream formats (documented in docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Usage reports and the audit-row listing, summed and grouped in SQL from usage_records.
 
-Definitions (also in the README):
+Definitions (also in docs/admin.md):
 - requests: rows with counted = true, i.e. requests admitted against the user's quota;
 - errors: rows whose status is neither 'ok' nor 'pending' (upstream errors, client disconnects,
   quota refusals, invalid requests, released reservations);
