@@ -128,13 +128,14 @@ def _provider_settings(settings: Settings, key: str | None, base_url: str) -> Pr
 def register_blueprints(app: Flask) -> None:
     """health, llm and admin share this app; health is never rate limited."""
     from gateway.blueprints.admin import admin_bp
+    from gateway.blueprints.admin_reports import admin_reports_bp
     from gateway.blueprints.anthropic_compat import anthropic_bp
     from gateway.blueprints.health import health_bp
     from gateway.blueprints.llm import llm_bp
     from gateway.blueprints.openai_compat import openai_bp
 
     limiter.exempt(health_bp)
-    for blueprint in (health_bp, llm_bp, openai_bp, anthropic_bp, admin_bp):
+    for blueprint in (health_bp, llm_bp, openai_bp, anthropic_bp, admin_bp, admin_reports_bp):
         app.register_blueprint(blueprint)
 
 
