@@ -130,12 +130,14 @@ def register_blueprints(app: Flask) -> None:
     from gateway.blueprints.admin import admin_bp
     from gateway.blueprints.admin_reports import admin_reports_bp
     from gateway.blueprints.anthropic_compat import anthropic_bp
+    from gateway.blueprints.console import console_bp
     from gateway.blueprints.health import health_bp
     from gateway.blueprints.llm import llm_bp
     from gateway.blueprints.openai_compat import openai_bp
 
     limiter.exempt(health_bp)
-    for blueprint in (health_bp, llm_bp, openai_bp, anthropic_bp, admin_bp, admin_reports_bp):
+    limiter.exempt(console_bp)  # static files; the /admin calls they make are limited as usual
+    for blueprint in (health_bp, llm_bp, openai_bp, anthropic_bp, admin_bp, admin_reports_bp, console_bp):
         app.register_blueprint(blueprint)
 
 

@@ -140,6 +140,7 @@ OPERATIONS: dict[str, Operation] = {
                                       errors=ADMIN),
     "admin_reports.upstream_status": Operation("admin", 200, reports_out.UpstreamStatusSchema,
                                                security=ADMIN_TOKEN, errors=ADMIN),
+    "console.page": Operation("operations", 200, None, media="text/html"),
     "metrics.scrape": Operation("operations", 200, None, security=METRICS_TOKEN, errors=(401, 429),
                                 media="text/plain"),
     "docs.openapi": Operation("operations", 200, None),
