@@ -34,9 +34,9 @@ function filterForm(params, models, page) {
   return form;
 }
 
-function pairs(object) {
-  if (!object) return el("p", {class: "muted"}, "none recorded");
-  return el("dl", {class: "pairs"}, Object.entries(object).map(([name, value]) =>
+function pairs(object, id) {
+  if (!object) return el("p", {class: "muted", id}, "none recorded");
+  return el("dl", {class: "pairs", id}, Object.entries(object).map(([name, value]) =>
     [el("dt", {}, name), el("dd", {}, typeof value === "object" && value !== null ? JSON.stringify(value) : String(value))]));
 }
 
@@ -50,8 +50,8 @@ function detail(record) {
       el("button", {type: "button", class: "ghost small", id: "close-detail",
         onclick: (event) => event.target.closest(".record-detail").remove()}, "Close")),
     el("div", {class: "grid-3"},
-      el("div", {}, el("h4", {}, "Row"), pairs(fields)),
-      el("div", {}, el("h4", {}, "Price snapshot"), pairs(record.price_snapshot)),
+      el("div", {}, el("h4", {}, "Row"), pairs(fields, "record-fields")),
+      el("div", {}, el("h4", {}, "Price snapshot"), pairs(record.price_snapshot, "price-snapshot")),
       el("div", {}, el("h4", {}, "Prompt record"),
         record.prompt_record ? el("pre", {id: "prompt-record"}, JSON.stringify(record.prompt_record, null, 2))
           : el("p", {class: "muted"}, "none recorded (PROMPT_LOGGING=off, or refused before it was read)"))));

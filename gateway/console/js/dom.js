@@ -1,4 +1,4 @@
-/* Building DOM from data: every string becomes a text node, never markup (no innerHTML anywhere). */
+/* Building DOM from data: every string becomes a text node, never parsed as markup. */
 
 /* el("a", {href: "#/x", class: "y", onclick: fn}, "text", childNode, ...) */
 export function el(tag, attrs, ...children) {
@@ -13,7 +13,7 @@ export function el(tag, attrs, ...children) {
 }
 
 export function append(node, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : String(child));
   }
