@@ -21,6 +21,7 @@ const ROUTES = [
 
 const view = () => document.getElementById("view");
 let renderCount = 0;
+let shownPath = null;
 let charts = [];
 let flash = null;
 
@@ -61,6 +62,8 @@ async function render() {
     return setState("ready", "missing");
   }
   setState("loading", route.name);
+  if (path !== shownPath) window.scrollTo(0, 0);
+  shownPath = path;
   const match = route.pattern.exec(path);
   const context = pageContext(id);
   if (!view().firstChild) view().append(el("p", {class: "muted"}, "Loading\u2026"));
