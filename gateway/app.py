@@ -133,18 +133,22 @@ def _provider_settings(settings: Settings, key: str | None, base_url: str) -> Pr
 
 
 def register_blueprints(app: Flask) -> None:
-    """Every blueprint, in one place; health, metrics and the static docs are never rate limited."""
+    """Every blueprint, in one place; health, metrics and the static docs and console files are never rate
+    limited (the /admin calls the console makes are limited as usual)."""
     from gateway.blueprints.admin import admin_bp
+    from gateway.blueprints.admin_reports import admin_reports_bp
     from gateway.blueprints.anthropic_compat import anthropic_bp
+    from gateway.blueprints.console import console_bp
     from gateway.blueprints.docs import docs_bp
     from gateway.blueprints.health import health_bp
     from gateway.blueprints.llm import llm_bp
     from gateway.blueprints.metrics import metrics_bp
     from gateway.blueprints.openai_compat import openai_bp
 
-    for unlimited in (health_bp, metrics_bp, docs_bp):
+    for unlimited in (health_bp, metrics_bp, docs_bp, console_bp):
         limiter.exempt(unlimited)
-    for blueprint in (health_bp, llm_bp, openai_bp, anthropic_bp, admin_bp, metrics_bp, docs_bp):
+    for blueprint in (health_bp, llm_bp, openai_bp, anthropic_bp, admin_bp, admin_reports_bp, metrics_bp, docs_bp,
+                      console_bp):
         app.register_blueprint(blueprint)
 
 

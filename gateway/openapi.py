@@ -19,6 +19,7 @@ from flask import Flask
 from marshmallow import Schema
 
 from gateway.models.types import MAX_ID
+from gateway.schemas import report_responses as reports_out
 from gateway.schemas import responses as out
 from gateway.schemas.admin import (MAX_MONEY, MONEY_PLACES, KeyCreateSchema, KeyListQuerySchema,
                                    LimitsSchema, RecordsQuerySchema, StrictMoney, UsageQuerySchema,
@@ -26,6 +27,8 @@ from gateway.schemas.admin import (MAX_MONEY, MONEY_PLACES, KeyCreateSchema, Key
 from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema, TextContent
 from gateway.schemas.fields import StopSequences
 from gateway.schemas.llm import CompleteRequestSchema
+from gateway.schemas.reports import (DailySeriesQuerySchema, NearCapsQuerySchema, QuotaListQuerySchema,
+                                     UsageByUserQuerySchema)
 
 OPENAPI_VERSION = "3.0.3"
 JSON = "application/json"
@@ -121,6 +124,23 @@ OPERATIONS: dict[str, Operation] = {
                              errors=ADMIN + (400, 404)),
     "admin.usage_records": Operation("admin", 200, out.UsageRecordPageSchema, query=RecordsQuerySchema,
                                      security=ADMIN_TOKEN, errors=ADMIN + (400, 404)),
+    "admin_reports.usage_by_user": Operation("admin", 200, reports_out.UsageByUserSchema,
+                                             query=UsageByUserQuerySchema, security=ADMIN_TOKEN,
+                                             errors=ADMIN + (400,)),
+    "admin_reports.usage_daily": Operation("admin", 200, reports_out.DailySeriesSchema,
+                                           query=DailySeriesQuerySchema, security=ADMIN_TOKEN,
+                                           errors=ADMIN + (400, 404)),
+    "admin_reports.list_quotas": Operation("admin", 200, reports_out.QuotaPageSchema, query=QuotaListQuerySchema,
+                                           security=ADMIN_TOKEN, errors=ADMIN + (400,)),
+    "admin_reports.near_caps": Operation("admin", 200, reports_out.NearCapsSchema, query=NearCapsQuerySchema,
+                                         security=ADMIN_TOKEN, errors=ADMIN + (400,)),
+    "admin_reports.show_quotas": Operation("admin", 200, reports_out.UserQuotasSchema, security=ADMIN_TOKEN,
+                                           errors=ADMIN + (404,)),
+    "admin_reports.models": Operation("admin", 200, reports_out.AdminModelListSchema, security=ADMIN_TOKEN,
+                                      errors=ADMIN),
+    "admin_reports.upstream_status": Operation("admin", 200, reports_out.UpstreamStatusSchema,
+                                               security=ADMIN_TOKEN, errors=ADMIN),
+    "console.page": Operation("operations", 200, None, media="text/html"),
     "metrics.scrape": Operation("operations", 200, None, security=METRICS_TOKEN, errors=(401, 429),
                                 media="text/plain"),
     "docs.openapi": Operation("operations", 200, None),

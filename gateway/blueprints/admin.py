@@ -17,7 +17,7 @@ admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
 admin_bp.before_request(require_admin)
 
 
-def _path_id(raw: str, what: str) -> int:
+def path_id(raw: str, what: str) -> int:
     """An id from the URL; anything that cannot be one is simply not found."""
     if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID:
         return int(raw)
@@ -46,19 +46,19 @@ def list_users():
 @admin_bp.get("/users/<user_id>")
 def show_user(user_id: str):
     """A user with its keys."""
-    return jsonify(users.get_user(_path_id(user_id, "user"), _settings()))
+    return jsonify(users.get_user(path_id(user_id, "user"), _settings()))
 
 
 @admin_bp.post("/users/<user_id>/suspend")
 def suspend_user(user_id: str):
     """Suspend a user: every key is refused from the next request on."""
-    return jsonify(users.set_user_status(_path_id(user_id, "user"), "suspended", _settings()))
+    return jsonify(users.set_user_status(path_id(user_id, "user"), "suspended", _settings()))
 
 
 @admin_bp.post("/users/<user_id>/activate")
 def activate_user(user_id: str):
     """Reactivate a suspended user."""
-    return jsonify(users.set_user_status(_path_id(user_id, "user"), "active", _settings()))
+    return jsonify(users.set_user_status(path_id(user_id, "user"), "active", _settings()))
 
 
 @admin_bp.post("/keys")
@@ -78,7 +78,7 @@ def list_keys():
 @admin_bp.delete("/keys/<key_id>")
 def revoke_key(key_id: str):
     """Revoke a key; revoking it again answers the same."""
-    return jsonify(keys.revoke_key(_path_id(key_id, "key"), gateway_state().key_cache))
+    return jsonify(keys.revoke_key(path_id(key_id, "key"), gateway_state().key_cache))
 
 
 @admin_bp.post("/limits")
@@ -92,7 +92,7 @@ def set_limits():
 @admin_bp.get("/limits/<user_id>")
 def show_limits(user_id: str):
     """A user's effective limits."""
-    return jsonify(users.user_limits(_path_id(user_id, "user"), _settings()))
+    return jsonify(users.user_limits(path_id(user_id, "user"), _settings()))
 
 
 @admin_bp.get("/usage")

@@ -133,5 +133,6 @@ class RecordsQuerySchema(PageQuerySchema):
 
     user_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(load_default=None, validate=validate.OneOf(RECORD_STATUSES))
+    model = fields.String(load_default=None, validate=[validate.Length(min=1, max=100), _storable])
     start = fields.Date(data_key="from", load_default=None)
     end = fields.Date(data_key="to", load_default=None)
