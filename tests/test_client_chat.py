@@ -18,8 +18,8 @@ def chat(workspace, gateway):
     """Start `dominion-pm chat --model gpt-4o-mini ...extra` in a terminal; closed after the test."""
     children = []
 
-    def start(*extra: str) -> pexpect.spawn:
-        env = {**workspace.env, "DOMINION_API_URL": gateway.url, "DOMINION_API_TOKEN": gateway.key}
+    def start(*extra: str, token: str | None = None) -> pexpect.spawn:
+        env = {**workspace.env, "DOMINION_API_URL": gateway.url, "DOMINION_API_TOKEN": token or gateway.key}
         child = pexpect.spawn(workspace.executable, ["chat", "--model", "gpt-4o-mini", *extra],
                               cwd=str(workspace.cwd), env=env, encoding="utf-8", timeout=20,
                               dimensions=(40, 160))
@@ -123,3 +123,13 @@ def test_a_failed_turn_is_reported_and_left_out_of_the_history(chat, fake_upstre
     child.expect_exact(PROMPT)
     assert leave(child) == 0
     assert fake_upstream.requests[-1].body["messages"] == [{"role": "user", "content": "second try"}]
+
+
+def test_a_refused_key_ends_the_chat_with_exit_3(chat, fake_upstream):
+    child = chat(token="dom_aaaaaaaaaaaa_" + "b" * 43)
+    child.sendline("hello")
+    child.expect_exact("error: ")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    assert fake_upstream.hits == 0

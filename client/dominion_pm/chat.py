@@ -1,5 +1,6 @@
 """`dominion-pm chat`: a conversation in the terminal; the history lives for this session only.
 
+A refused key ends the chat (exit 3, as everywhere); other failures are reported and the chat goes on.
 Ctrl-C while an answer streams stops that answer (the connection is closed, so the gateway stops the
 upstream and bills only what was delivered) and keeps the part already shown; Ctrl-C at the prompt
 clears the line; Ctrl-D at the prompt leaves.
@@ -11,7 +12,7 @@ import sys
 from typing import TextIO
 
 from dominion_pm.api import DominionClient
-from dominion_pm.errors import DominionError
+from dominion_pm.errors import AuthenticationError, DominionError
 from dominion_pm.output import end_line, error_line, note_line, relay, usage_note
 
 PROMPT = "you> "
@@ -20,7 +21,10 @@ PROMPT = "you> "
 def run_chat(client: DominionClient, options: dict, system: str | None, out: TextIO = sys.stdout) -> None:
     """Read a message, stream the answer, repeat until end of input."""
     if sys.stdin.isatty():
-        import readline  # noqa: F401 - line editing and history for input(), terminals only
+        try:
+            import readline  # noqa: F401 - line editing and history for input(), terminals only
+        except ImportError:  # Windows: input() still works, without editing
+            pass
     history = [{"role": "system", "content": system}] if system else []
     note_line(f"Chatting via {client.url} with {options.get('model') or 'the gateway default model'}. "
               "Ctrl-C stops an answer, Ctrl-D leaves.")
@@ -50,6 +54,9 @@ def take_turn(client: DominionClient, history: list[dict], options: dict, out: T
     except KeyboardInterrupt:
         end_line(out, pieces)
         note_line("[stopped]")
+    except AuthenticationError:
+        end_line(out, pieces)
+        raise
     except DominionError as error:
         end_line(out, pieces)
         error_line(error.line())

@@ -102,7 +102,8 @@ def save_login(url: str, token: str, path: Path | None = None) -> Path:
     text = yaml.safe_dump({"gateway": {"url": url, "token": token}}, sort_keys=False)
     handle, temporary = tempfile.mkstemp(prefix=".config-", suffix=".yaml", dir=path.parent)
     try:
-        os.fchmod(handle, 0o600)
+        if hasattr(os, "fchmod"):  # POSIX; on Windows the profile directory is the user's own already
+            os.fchmod(handle, 0o600)
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
         os.replace(temporary, path)
