@@ -4,6 +4,7 @@ import json
 import os
 import re
 import selectors
+import signal
 import time
 
 import pytest
@@ -120,6 +121,26 @@ def cumulative(arrivals):
     for moment, chunk in arrivals:
         text += chunk.decode()
         yield moment, text
+
+
+def test_ctrl_c_hangs_up_and_exits_130(pm, fake_upstream):
+    fake_upstream.enqueue(Behavior(chunks=[f"w{i} " for i in range(40)], chunk_delay_s=0.25))
+    process = pm.popen("ask", "--model", "gpt-4o-mini", "a long story")
+    first = os.read(process.stdout.fileno(), 4096)
+    process.send_signal(signal.SIGINT)
+    rest = process.stdout.read()
+    assert process.wait(timeout=10) == 130
+    assert (first + rest).decode().startswith("w0 ") and "w39" not in (first + rest).decode()
+    assert process.stderr.read().decode().strip() == "error: Interrupted."
+
+
+def test_a_reader_that_leaves_early_ends_it_quietly(pm, fake_upstream):
+    fake_upstream.enqueue(Behavior(chunks=[f"w{i} " for i in range(40)], chunk_delay_s=0.1))
+    process = pm.popen("ask", "--model", "gpt-4o-mini", "a long story")
+    os.read(process.stdout.fileno(), 4096)
+    process.stdout.close()
+    assert process.wait(timeout=20) == 1
+    assert process.stderr.read() == b""
 
 
 def test_ask_reads_stdin_after_the_prompt(pm, fake_upstream):

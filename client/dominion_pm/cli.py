@@ -90,7 +90,7 @@ def cli() -> None:
     """Talk to a Dominion Gateway: ask, chat, models, quota. `dominion-pm login` first."""
 
 
-@cli.command()
+@cli.command(short_help="Check the URL and key, then save them (0600).")
 @connection_options
 def login() -> None:
     """Ask for (or take) the URL and key, check them against the gateway, save them (mode 0600)."""
@@ -115,7 +115,7 @@ def login() -> None:
     _note_overrides(config.resolve(), str(path))
 
 
-@cli.command()
+@cli.command(short_help="Forget the saved key.")
 def logout() -> None:
     """Forget the key that `dominion-pm login` saved."""
     path = config.login_file()
@@ -128,7 +128,7 @@ def _note_overrides(settings: config.Settings, login_path: str) -> None:
         note_line(f"Note: the key in use comes from {settings.token.source}, which beats the login file.")
 
 
-@cli.command(name="config")
+@cli.command(name="config", short_help="Show the URL and key in use, and their sources.")
 @connection_options
 def show_config() -> None:
     """Show the URL and key in use and where each came from (the key masked)."""
@@ -139,7 +139,7 @@ def show_config() -> None:
     click.echo(f"login file: {path} ({'present' if path.exists() else 'absent'})")
 
 
-@cli.command()
+@cli.command(short_help="Your key and quotas.")
 @connection_options
 @click.option("--json", "as_json", is_flag=True, help="Print the gateway's quota JSON.")
 def status(as_json: bool) -> None:
@@ -158,7 +158,7 @@ def status(as_json: bool) -> None:
     table_console().print(render.quota_table(quota))
 
 
-@cli.command()
+@cli.command(short_help="Models and prices.")
 @connection_options
 @click.option("--all", "show_all", is_flag=True, help="Include models no configured provider can serve.")
 @click.option("--json", "as_json", is_flag=True, help="Print the gateway's model list JSON.")
@@ -172,7 +172,7 @@ def models(show_all: bool, as_json: bool) -> None:
         table_console().print(render.models_table(listed))
 
 
-@cli.command()
+@cli.command(short_help="Ask once; the answer streams.")
 @connection_options
 @answer_options
 @click.argument("prompt", nargs=-1)
@@ -202,7 +202,7 @@ def _piped_text() -> str:
     return "" if sys.stdin.isatty() else sys.stdin.read().strip()
 
 
-@cli.command()
+@cli.command(short_help="A conversation; Ctrl-C stops, Ctrl-D leaves.")
 @connection_options
 @answer_options
 def chat(model, system, max_tokens, temperature) -> None:
@@ -218,18 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as error:
         where = f" See `{error.ctx.command_path} --help`." if error.ctx else ""
         code = _fail(error.format_message() + where, 2)
-    except click.Abort:
-        code = _fail("Aborted.", INTERRUPTED)
+    except click.Abort:  # click's form of Ctrl-C (and of end of input at a prompt)
+        code = _fail("Interrupted.", INTERRUPTED)
     except click.ClickException as error:
         code = _fail(error.format_message(), error.exit_code)
     except DominionError as error:
         code = _fail(error.line(), error.exit_code)
-    except KeyboardInterrupt:
-        code = _fail("Interrupted.", INTERRUPTED)
-    except BrokenPipeError:
-        # The reader went away (`dominion-pm ask ... | head -1`): stop quietly, as cat would.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
     sys.exit(code if isinstance(code, int) else 0)
 
 
