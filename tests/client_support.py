@@ -6,6 +6,7 @@ Test modules import the fixtures they use from here, like tests/upstream_fixture
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -23,8 +24,14 @@ RUN_TIMEOUT_S = 60
 
 @pytest.fixture(scope="session")
 def client_venv(tmp_path_factory) -> Path:
-    """A new venv holding only `pip install ./client` (once per session; pip's cache makes it ~10 s)."""
-    root = tmp_path_factory.mktemp("dominion-pm")
+    """A new venv holding only `pip install ./client`, built once per session (~10-20 s with pip's cache)."""
+    return installed_client(tmp_path_factory.getbasetemp())
+
+
+@functools.cache
+def installed_client(basetemp: Path) -> Path:
+    """Build the venv once: each test module imports the fixture, and pytest would otherwise build one per module."""
+    root = basetemp / "dominion-pm"
     source = root / "client-source"
     shutil.copytree(CLIENT_SOURCE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     venv = root / "venv"
