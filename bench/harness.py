@@ -25,13 +25,15 @@ ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 VENV_BIN = ROOT / ".venv" / "bin"
 LITELLM_BIN = BENCH / ".litellm-venv" / "bin"
-PG_DB = os.environ.get("BENCH_PG_DB", "dominion_bench")
+# One database per run: worktrees benchmarking at once on a shared PostgreSQL must not drop each other's.
+PG_DB = os.environ.get("BENCH_PG_DB", f"dominion_bench_{os.getpid()}")
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HIGH = "1000000000"
 _started: list[subprocess.Popen] = []
+_created_databases: list[str] = []
 WORK = Path(tempfile.mkdtemp(prefix="dominion-bench-"))
 
 
@@ -50,10 +52,19 @@ def _on_signal(signum, _frame):
     sys.exit(128 + signum)
 
 
+def drop_databases() -> None:
+    """Drop the benchmark databases this run created (after stop_all: atexit runs newest first)."""
+    for name in _created_databases:
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", name],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _created_databases.clear()
+
+
 def install_cleanup() -> None:
     """Stop everything at exit, on Ctrl-C and on SIGTERM; raise the open-files limit for big -c runs."""
+    atexit.register(shutil.rmtree, WORK, True)  # atexit runs newest first: this last, after the processes
+    atexit.register(drop_databases)
     atexit.register(stop_all)
-    atexit.register(shutil.rmtree, WORK, True)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     import resource
@@ -195,6 +206,8 @@ def reset_postgres() -> None:
     """A fresh benchmark database (never the test database)."""
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", PG_DB], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_DB], check=True)
+    if PG_DB not in _created_databases:
+        _created_databases.append(PG_DB)
 
 
 def flush_redis() -> None:
@@ -287,7 +300,7 @@ def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subpr
     """LiteLLM proxy from bench/.litellm-venv: offline cost map, no telemetry, no database, master key."""
     port = free_port()
     master = "sk-bench-" + secrets.token_hex(16)
-    config = WORK / "litellm.yaml"
+    config = WORK / f"litellm-{port}.yaml"
     config.write_text(
         "model_list:\n"
         "  - model_name: gpt-4o-mini\n"
@@ -304,7 +317,10 @@ def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subpr
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "LITELLM_LOG": "ERROR",
            "DISABLE_SCHEMA_UPDATE": "True", "LITELLM_MASTER_KEY": master,
            "NO_DOCS": "True", "NO_REDOC": "True"}
-    proc = start([str(LITELLM_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-                  "--port", str(port), "--num_workers", str(workers)], "litellm", env=env, cwd=WORK)
+    args = [str(LITELLM_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+            "--num_workers", str(workers)]
+    if workers > 1:  # uvicorn kills a worker that has not answered its ping in 5 s, and a spawned worker
+        args += ["--timeout_worker_healthcheck", "120"]  # re-imports litellm first: a restart loop on a busy box
+    proc = start(args, f"litellm-{workers}", env=env, cwd=WORK)
     wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180, proc)
     return f"http://127.0.0.1:{port}", master, proc
