@@ -1,4 +1,4 @@
-"""Starting and always stopping what a benchmark needs: nginx, the Python upstream, the gateway, LiteLLM.
+"""Starting and always stopping what a benchmark needs: nginx, the Python upstream, the gateway, the floor, LiteLLM.
 
 Every process is started in its own session and registered; stop_all() (run at exit, on Ctrl-C and on
 SIGTERM) ends exactly those process groups, by id. Nothing listens anywhere but 127.0.0.1.
@@ -210,6 +210,14 @@ def reset_postgres() -> None:
         _created_databases.append(PG_DB)
 
 
+def postgres_backends() -> list[int]:
+    """Server processes serving the benchmark database: their CPU is the gateway's, spent in PostgreSQL."""
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", PG_DB, "-Atc",
+                          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND pid <> pg_backend_pid()"], capture_output=True, text=True)
+    return [int(line) for line in out.stdout.split() if line.isdigit()]
+
+
 def flush_redis() -> None:
     subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", "14", "FLUSHDB"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -294,6 +302,21 @@ class Gateway:
         name = "PostgreSQL" if self.db == "postgres" else "SQLite"
         users = f", {len(self.keys)} users" if len(getattr(self, "keys", [])) > 1 else ", 1 user"
         return f"{name} + {storage}, {self.workers} worker(s) x {self.threads} threads{users}"
+
+
+def start_floor(upstream_base: str, workers: int, threads: int) -> tuple[str, subprocess.Popen]:
+    """bench/floor_app.py under gunicorn with the gateway's gthread settings (deploy/gunicorn.conf.py)."""
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "FLOOR_UPSTREAM": upstream_base,
+           "FLOOR_POOL_SIZE": str(threads)}
+    args = [str(VENV_BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(workers),
+            "--threads", str(threads), "--worker-connections", str(2 * threads), "--keep-alive", "5",
+            "--log-level", "warning", "--bind", f"127.0.0.1:{port}", "floor_app:create_app()"]
+    if os.path.isdir("/dev/shm"):
+        args[1:1] = ["--worker-tmp-dir", "/dev/shm"]
+    proc = start(args, f"floor-{workers}", env=env, cwd=BENCH)
+    wait_http(f"http://127.0.0.1:{port}/health", 30, proc)
+    return f"http://127.0.0.1:{port}", proc
 
 
 def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subprocess.Popen]:

@@ -1,4 +1,7 @@
-"""The benchmark's scenarios: overhead table, LiteLLM comparison, streaming, in-flight capacity, growth, soak."""
+"""The benchmark's scenarios: overhead table, streaming, in-flight capacity, growth, soak, profile.
+
+The side-by-side comparison with the floor and LiteLLM lives in compare.py.
+"""
 
 from __future__ import annotations
 
@@ -427,62 +430,3 @@ def profile() -> str:
             f"{total} request-thread samples. Raw stacks, an SVG and a dump are in bench/results/.\n"
             + table(["pipeline step (share of request CPU)", "share"], rows) + "\n"
             + table(["library layer (inclusive, cuts across steps)", "share"], layers))
-
-
-# ---- LiteLLM comparison --------------------------------------------------------------------------
-
-def ensure_litellm() -> str | None:
-    """Install litellm[proxy] into bench/.litellm-venv (never a project dependency); None or why it failed."""
-    if (harness.LITELLM_BIN / "litellm").exists():
-        return None
-    venv = harness.LITELLM_BIN.parent
-    steps = [["python3", "-m", "venv", str(venv)],
-             [str(harness.LITELLM_BIN / "pip"), "install", "-q", "--upgrade", "pip"],
-             [str(harness.LITELLM_BIN / "pip"), "install", "-q", "litellm[proxy]"]]
-    for step in steps:
-        result = subprocess.run(step, capture_output=True, text=True, timeout=1800)
-        if result.returncode != 0:
-            return f"`{' '.join(step)}` failed: {(result.stderr or result.stdout).strip()[-400:]}"
-    return None
-
-
-def litellm_version() -> str:
-    out = subprocess.run([str(harness.LITELLM_BIN / "pip"), "show", "litellm"], capture_output=True, text=True)
-    return next((x.split(":", 1)[1].strip() for x in out.stdout.splitlines() if x.startswith("Version:")), "?")
-
-
-def compare() -> str:
-    """Dominion (PostgreSQL + Redis, 2 workers) and the LiteLLM proxy (2 workers, no DB) on one upstream."""
-    problem = ensure_litellm()
-    if problem:
-        return ("LiteLLM comparison NOT RUN: litellm[proxy] could not be installed here.\n  " + problem)
-    openai_base, anthropic_base, nginx_pids = fast_upstream()
-    litellm_url, master, proc = harness.start_litellm(openai_base, workers=PG_WORKERS)
-    gw = gateway("postgres", openai_base, anthropic_base)
-    targets = {"dominion": (f"{gw.url}/v1/chat/completions", gw.auth, gw.pids),
-               "litellm": (f"{litellm_url}/v1/chat/completions", master, lambda: tree(proc.pid)),
-               "direct": (f"{openai_base}/chat/completions", None, nginx_pids)}
-    rows, ratios = [], []
-    try:
-        for level in LEVELS:
-            result = measure(targets, level)
-            for name in ("dominion", "litellm", "direct"):
-                rows.append(_row("", level, name, result[name])[1:])
-            dom, lit, direct = (figures(result[n]) for n in ("dominion", "litellm", "direct"))
-            ratios.append([str(level), f"{dom['rps'].median / lit['rps'].median:.2f}x",
-                           f"{lit['cpu_ms'].median / dom['cpu_ms'].median:.2f}x",
-                           f"{dom['p50_ms'].median - direct['p50_ms'].median:.2f}",
-                           f"{lit['p50_ms'].median - direct['p50_ms'].median:.2f}",
-                           str(sum(r.errors for r in result['dominion'])),
-                           str(sum(r.errors for r in result['litellm']))])
-            print(f"  compare c={level} done", flush=True)
-    finally:
-        gw.stop()
-        harness.stop(proc)
-    title = (f"Comparison on the same canned nginx upstream, same wrk load, median of {RUNS} x {DURATION:g}s:\n"
-             f"  dominion = {gw.label()}, all governance on (auth, both rate limits, quota reservation, audit row)\n"
-             f"  litellm  = litellm[proxy] {litellm_version()}, {PG_WORKERS} workers, master key, no database, "
-             "offline cost map, telemetry off")
-    return (title + "\n" + table(HEAD[1:], rows) + "\n" +
-            table(["conc", "throughput dominion/litellm", "CPU/req litellm/dominion", "added p50 dominion ms",
-                   "added p50 litellm ms", "errors dominion", "errors litellm"], ratios))
