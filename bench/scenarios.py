@@ -1,6 +1,6 @@
-"""The benchmark's scenarios: overhead table, streaming, in-flight capacity, growth, soak, profile.
+"""The benchmark's scenarios: overhead table, streaming, in-flight capacity, growth, soak.
 
-The side-by-side comparison with the floor and LiteLLM lives in compare.py.
+The side-by-side comparison with the floor and LiteLLM lives in compare.py, the profile in cpu_profile.py.
 """
 
 from __future__ import annotations
@@ -353,80 +353,3 @@ def soak() -> str:
             f"  RSS sum (MiB) after warm-up {first[1]:.1f} at {first[0]:.0f}s -> {last[1]:.1f} at end "
             f"(change {growth_mib:+.1f}, peak {peak:.1f}); PSS {first[2]:.1f} -> {last[2]:.1f}: {verdict}\n"
             f"  RSS curve: {curve}")
-
-
-# ---- profile -------------------------------------------------------------------------------------
-
-PROFILE_SECONDS = env_int("BENCH_PROFILE_SECONDS", 15)
-PROFILE_LEVEL = env_int("BENCH_PROFILE_CONCURRENCY", 32)
-# What a request spends its CPU on: each sample goes to the step of its innermost matching frame.
-CATEGORIES = (
-    ("authentication (key + user row, key cache)", ("authenticate (", "require_gateway_key (")),
-    ("rate limits (Flask-Limiter, failure throttle)", ("flask_limiter/_extension.py", "failure_throttle.py")),
-    ("quota reservation (counters + pending audit row)", ("reserve (gateway/services/quotas.py",)),
-    ("upstream call (requests/urllib3)", ("OpenAIProvider.", "AnthropicProvider.", "send_with_retries (")),
-    ("settlement (audit row + counters)", ("settle (gateway/services/settlement.py",)),
-    ("body parsing + validation (marshmallow)", ("load_body (", "completion_input (")),
-    ("observability (metrics, access log)", ("gateway/observability.py", "gateway/metrics.py")),
-    ("gunicorn + Flask + response (the rest)", ("gunicorn/", "flask/", "werkzeug/")),
-)
-LAYERS = (("SQLAlchemy (all statements)", "sqlalchemy/"), ("psycopg2/sqlite3 driver calls", "do_execute ("),
-          ("redis client", "redis/"), ("requests/urllib3", ("requests/", "urllib3/")),
-          ("json", "json/"), ("logging", "logging/"))
-
-
-def _share(stacks: list[tuple[str, int]], needles, total: int) -> float:
-    needles = (needles,) if isinstance(needles, str) else needles
-    return 100 * sum(n for stack, n in stacks if any(x in stack for x in needles)) / max(total, 1)
-
-
-def _step(stack: str) -> str:
-    for frame in reversed(stack.split(";")):
-        for name, needles in CATEGORIES:
-            if any(needle in frame for needle in needles):
-                return name
-    return CATEGORIES[-1][0]
-
-
-def profile() -> str:
-    """py-spy (GIL-holding samples, so CPU) on one gunicorn worker under load, grouped by pipeline step."""
-    spy = harness.VENV_BIN / "py-spy"
-    if not spy.exists():
-        subprocess.run([str(harness.VENV_BIN / "pip"), "install", "-q", "py-spy"], check=True)
-    openai_base, anthropic_base, _ = fast_upstream()
-    db = "postgres" if "postgres" in databases() else "sqlite"
-    gw = gateway(db, openai_base, anthropic_base)
-    raw = harness.RESULTS / "profile.raw"
-    try:
-        loader = threading.Thread(target=lambda: wrk(f"{gw.url}/v1/chat/completions", PROFILE_LEVEL,
-                                                      PROFILE_SECONDS + 4, gw.auth))
-        loader.start()
-        time.sleep(1)
-        before = {pid: harness.cpu_seconds([pid]) for pid in gw.worker_pids()}
-        time.sleep(1)
-        worker = max(before, key=lambda pid: harness.cpu_seconds([pid]) - before[pid])  # the busiest worker
-        subprocess.run([str(spy), "record", "-p", str(worker), "-d", str(PROFILE_SECONDS), "-r", "250",
-                        "--gil", "--nonblocking", "-f", "raw", "-o", str(raw)], check=True,
-                       capture_output=True)
-        subprocess.run([str(spy), "record", "-p", str(worker), "-d", "3", "-r", "250", "--gil",
-                        "--nonblocking", "-o", str(harness.RESULTS / "profile.svg")], capture_output=True)
-        dump = subprocess.run([str(spy), "dump", "-p", str(worker)], capture_output=True, text=True).stdout
-        (harness.RESULTS / "profile-dump.txt").write_text(dump)
-        loader.join()
-    finally:
-        gw.stop()
-    stacks = []
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if "handle_request (gunicorn" in stack:
-            stacks.append((stack, int(count)))
-    total = sum(n for _, n in stacks)
-    steps = {name: 0 for name, _ in CATEGORIES}
-    for stack, count in stacks:
-        steps[_step(stack)] += count
-    rows = [[name, f"{100 * count / max(total, 1):.1f}%"] for name, count in steps.items()]
-    layers = [[name, f"{_share(stacks, needle, total):.1f}%"] for name, needle in LAYERS]
-    return (f"Profile: py-spy --gil on one worker for {PROFILE_SECONDS}s at concurrency {PROFILE_LEVEL} ({gw.label()}); "
-            f"{total} request-thread samples. Raw stacks, an SVG and a dump are in bench/results/.\n"
-            + table(["pipeline step (share of request CPU)", "share"], rows) + "\n"
-            + table(["library layer (inclusive, cuts across steps)", "share"], layers))
