@@ -261,9 +261,11 @@ def compare() -> str:
     openai_base, anthropic_base, _ = fast_upstream()
     targets, stoppers = start_targets(openai_base, anthropic_base, litellm_problem)
     try:
+        commit_ms = [harness.postgres_commit_ms()]
         for level in LEVELS:
             measure(targets, level)
             print(f"  compare c={level} done", flush=True)
+        commit_ms.append(harness.postgres_commit_ms())
     finally:
         for stop in reversed(stoppers):
             stop()
@@ -281,6 +283,8 @@ def compare() -> str:
              f"SQLite {SQLITE_WORKERS}w + memory:// limiter, PostgreSQL {PG_WORKERS}w + Redis limiter, x {THREADS} threads\n"
              f"  {litellm_line}\n"
              f"  CPU ms/req = utime+stime of the target's whole process tree from /proc; PostgreSQL's own server "
-             f"processes are shown apart, Redis's not at all (shared with the box)")
+             f"processes are shown apart, Redis's not at all (shared with the box)\n"
+             f"  PostgreSQL durable commit on this box (one-row UPDATE + COMMIT, WAL fsync), p50 before / after the "
+             f"load: {commit_ms[0]:.2f} / {commit_ms[1]:.2f} ms; the gateway commits twice per request")
     return "\n\n".join([title + "\n" + load_table(targets), stream_text,
                         "Verdict against issue #16's targets\n" + verdict_table(targets, stream)])

@@ -218,6 +218,32 @@ def postgres_backends() -> list[int]:
     return [int(line) for line in out.stdout.split() if line.isdigit()]
 
 
+def postgres_commit_ms(samples: int = 100) -> float:
+    """Median wall ms of one durable one-row UPDATE + COMMIT in the benchmark database (the server's WAL
+    fsync): a floor under the latency of every write transaction the gateway makes."""
+    import statistics
+
+    import psycopg2
+
+    connection = psycopg2.connect(PG_URL)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("CREATE TABLE bench_commit_probe (id int PRIMARY KEY, n int NOT NULL)")
+        cursor.execute("INSERT INTO bench_commit_probe VALUES (1, 0)")
+        connection.commit()
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            cursor.execute("UPDATE bench_commit_probe SET n = n + 1 WHERE id = 1")
+            connection.commit()
+            times.append((time.perf_counter() - started) * 1000)
+        cursor.execute("DROP TABLE bench_commit_probe")
+        connection.commit()
+        return statistics.median(times)
+    finally:
+        connection.close()
+
+
 def flush_redis() -> None:
     subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", "14", "FLUSHDB"], check=True,
                    stdout=subprocess.DEVNULL)
