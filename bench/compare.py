@@ -96,6 +96,12 @@ def _x(figure: Figure | None) -> str:
     return f"{figure.median:.2f}x{spread}"
 
 
+def _signed(figure: Figure, digits: int = 2) -> str:
+    """A difference as '+6.16 [+5.18..+8.34]' (or '-0.08 ...'), the spread only when the runs differ."""
+    spread = f" [{figure.low:+.{digits}f}..{figure.high:+.{digits}f}]" if figure.low != figure.high else ""
+    return f"{figure.median:+.{digits}f}{spread}"
+
+
 def _fig(target: Target, level: int, metric: str) -> Figure:
     return Figure.of([getattr(run, metric) for run in target.runs[level]])
 
@@ -112,7 +118,7 @@ def load_table(targets: list[Target]) -> str:
                          _fig(t, level, "rps").show(0), to_floor("rps"),
                          "" if t is litellm else _x(ratio(t, litellm, level, "rps")),
                          _fig(t, level, "p50_ms").show(), to_floor("p50_ms"),
-                         "" if t is floor else "+" + added(t, floor, level, "p50_ms").show(),
+                         "" if t is floor else _signed(added(t, floor, level, "p50_ms")),
                          _fig(t, level, "p99_ms").show(), str(sum(r.errors for r in t.runs[level])),
                          Figure.of(server).show(3) if server else ""])
     head = ["c", "target", "CPU ms/req", "x floor", "req/s", "x floor", "x LiteLLM", "p50 ms", "x floor",
@@ -153,9 +159,9 @@ def streaming(databases: list[str]) -> tuple[str, dict[str, dict[str, Figure]]]:
         figures[name] = {"ttft_added": ms([a[0] - f[0] for a, f in zip(arrivals, floor)]),
                          "gap_added": ms([gap(a) - gap(f) for a, f in zip(arrivals, floor)])}
         rows.append([name, ms([a[0] for a in arrivals]).show(),
-                     "" if name == "floor" else "+" + figures[name]["ttft_added"].show(),
+                     "" if name == "floor" else _signed(figures[name]["ttft_added"]),
                      ms([gap(a) for a in arrivals]).show(3),
-                     "" if name == "floor" else "+" + figures[name]["gap_added"].show(3),
+                     "" if name == "floor" else _signed(figures[name]["gap_added"], 3),
                      ms([a[-1] for a in arrivals]).show()])
     labels = ", ".join(f"{gw.db}: {gw.label()}" for gw in gateways)
     title = (f"Streaming: {STREAM_CHUNKS} chunks {STREAM_GAP_MS} ms apart from the Python SSE upstream, "
@@ -202,7 +208,7 @@ def verdict_table(targets: list[Target], stream: dict[str, dict[str, Figure]]) -
             rows.append([target, "not measured", "not measured"])
             continue
         value = added(gw, floor, 1, "p50_ms")
-        rows.append([target, f"+{value.show()} ms ({_fig(gw, 1, 'p50_ms').show(2, False)} vs "
+        rows.append([target, f"{_signed(value)} ms ({_fig(gw, 1, 'p50_ms').show(2, False)} vs "
                              f"{_fig(floor, 1, 'p50_ms').show(2, False)} ms)",
                      _verdict(value, P50_TARGET_MS[gw.kind], errors=errors(gw, 1))])
     for gw in gateways:
@@ -220,11 +226,11 @@ def verdict_table(targets: list[Target], stream: dict[str, dict[str, Figure]]) -
     for gw in gateways:
         figures = stream.get(gw.kind)
         rows.append([f"streaming: time to first token <= floor + {TTFT_TARGET_MS:g} ms, {names[gw.kind]}",
-                     f"+{figures['ttft_added'].show()} ms" if figures else "not measured",
+                     f"{_signed(figures['ttft_added'])} ms" if figures else "not measured",
                      _verdict(figures and figures["ttft_added"], TTFT_TARGET_MS)])
         rows.append([f"streaming: no buffering (gap between chunks within floor's + {GAP_TOLERANCE_MS:g} ms), "
                      f"{names[gw.kind]}",
-                     f"+{figures['gap_added'].show(3)} ms" if figures else "not measured",
+                     f"{_signed(figures['gap_added'], 3)} ms" if figures else "not measured",
                      _verdict(figures and figures["gap_added"], GAP_TOLERANCE_MS)])
     return table(["target (issue #16)", "measured in this run (median [min..max] of per-round figures)",
                   "verdict"], rows)
