@@ -50,7 +50,7 @@ class Target:
 
 
 def _run_once(target: Target, level: int, seconds: float) -> tuple[Run, float]:
-    """One wrk run; also the CPU the database server spent for it, per request (0 without one)."""
+    """One wrk run; also the CPU the database server spent for it, per request (NaN without one)."""
     server = target.server_pids() if target.server_pids else []
     before = harness.cpu_seconds(server)
     run = wrk(target.url, level, seconds, target.auth, pids=target.pids)
@@ -263,6 +263,8 @@ def start_targets(openai_base: str, anthropic_base: str, litellm_problem: str | 
 
 def compare() -> str:
     """The whole comparison: load table, streaming table and verdict, with what was measured how."""
+    if not FLOOR_WORKERS:
+        raise SystemExit("BENCH_FLOOR_WORKERS is empty: every ratio is to a floor, so run at least one")
     litellm_problem = litellm_venv.ensure()
     openai_base, anthropic_base, _ = fast_upstream()
     targets, stoppers = start_targets(openai_base, anthropic_base, litellm_problem)
