@@ -48,7 +48,8 @@ lint-docker: install
 
 # --- Benchmarks (bench/, results in docs/performance.md) ------------------------------------------
 # Load only ever goes to 127.0.0.1. Knobs (environment or make VAR=...): BENCH_DB ("sqlite postgres"),
-# BENCH_DURATION (10 s), BENCH_RUNS (3), BENCH_CONCURRENCY ("1 8 32 128"), BENCH_SOAK_SECONDS, ...
+# BENCH_DURATION (10 s; 5 s in bench-compare), BENCH_RUNS (3), BENCH_CONCURRENCY ("1 8 32 128"), BENCH_SOAK_SECONDS,
+# BENCH_COMPARE_CONCURRENCY ("1 8"), BENCH_FLOOR_WORKERS / BENCH_LITELLM_WORKERS ("1 2"), ...
 .PHONY: bench bench-quick bench-compare bench-soak bench-profile
 
 bench: install
@@ -59,6 +60,8 @@ bench-quick: install
 	BENCH_GROWTH_ROWS=$${BENCH_GROWTH_ROWS:-100000} BENCH_SOAK_SECONDS=20 \
 	BENCH_CAPACITY_PLAN="$${BENCH_CAPACITY_PLAN:-512:1000}" $(BIN)/python bench/run.py
 
+# Floor (bare Flask proxy), gateway on SQLite and on PostgreSQL + Redis, LiteLLM: one run, ratios, and the
+# verdict against issue #16's targets (~6 minutes; LiteLLM installs into bench/.litellm-venv on first use).
 bench-compare: install
 	$(BIN)/python bench/run.py compare
 

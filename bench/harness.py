@@ -1,4 +1,4 @@
-"""Starting and always stopping what a benchmark needs: nginx, the Python upstream, the gateway, LiteLLM.
+"""Starting and always stopping what a benchmark needs: nginx, the Python upstream, the gateway, the floor, LiteLLM.
 
 Every process is started in its own session and registered; stop_all() (run at exit, on Ctrl-C and on
 SIGTERM) ends exactly those process groups, by id. Nothing listens anywhere but 127.0.0.1.
@@ -25,13 +25,15 @@ ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 VENV_BIN = ROOT / ".venv" / "bin"
 LITELLM_BIN = BENCH / ".litellm-venv" / "bin"
-PG_DB = os.environ.get("BENCH_PG_DB", "dominion_bench")
+# One database per run: worktrees benchmarking at once on a shared PostgreSQL must not drop each other's.
+PG_DB = os.environ.get("BENCH_PG_DB", f"dominion_bench_{os.getpid()}")
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HIGH = "1000000000"
 _started: list[subprocess.Popen] = []
+_created_databases: list[str] = []
 WORK = Path(tempfile.mkdtemp(prefix="dominion-bench-"))
 
 
@@ -50,10 +52,19 @@ def _on_signal(signum, _frame):
     sys.exit(128 + signum)
 
 
+def drop_databases() -> None:
+    """Drop the benchmark databases this run created (after stop_all: atexit runs newest first)."""
+    for name in _created_databases:
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", name],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _created_databases.clear()
+
+
 def install_cleanup() -> None:
     """Stop everything at exit, on Ctrl-C and on SIGTERM; raise the open-files limit for big -c runs."""
+    atexit.register(shutil.rmtree, WORK, True)  # atexit runs newest first: this last, after the processes
+    atexit.register(drop_databases)
     atexit.register(stop_all)
-    atexit.register(shutil.rmtree, WORK, True)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     import resource
@@ -195,6 +206,42 @@ def reset_postgres() -> None:
     """A fresh benchmark database (never the test database)."""
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", PG_DB], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_DB], check=True)
+    if PG_DB not in _created_databases:
+        _created_databases.append(PG_DB)
+
+
+def postgres_backends() -> list[int]:
+    """Server processes serving the benchmark database: their CPU is the gateway's, spent in PostgreSQL."""
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", PG_DB, "-Atc",
+                          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND pid <> pg_backend_pid()"], capture_output=True, text=True)
+    return [int(line) for line in out.stdout.split() if line.isdigit()]
+
+
+def postgres_commit_ms(samples: int = 100) -> float:
+    """Median wall ms of one durable one-row UPDATE + COMMIT in the benchmark database (the server's WAL
+    fsync): a floor under the latency of every write transaction the gateway makes."""
+    import statistics
+
+    import psycopg2
+
+    connection = psycopg2.connect(PG_URL)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("CREATE TABLE bench_commit_probe (id int PRIMARY KEY, n int NOT NULL)")
+        cursor.execute("INSERT INTO bench_commit_probe VALUES (1, 0)")
+        connection.commit()
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            cursor.execute("UPDATE bench_commit_probe SET n = n + 1 WHERE id = 1")
+            connection.commit()
+            times.append((time.perf_counter() - started) * 1000)
+        cursor.execute("DROP TABLE bench_commit_probe")
+        connection.commit()
+        return statistics.median(times)
+    finally:
+        connection.close()
 
 
 def flush_redis() -> None:
@@ -283,11 +330,26 @@ class Gateway:
         return f"{name} + {storage}, {self.workers} worker(s) x {self.threads} threads{users}"
 
 
+def start_floor(upstream_base: str, workers: int, threads: int) -> tuple[str, subprocess.Popen]:
+    """bench/floor_app.py under gunicorn with the gateway's gthread settings (deploy/gunicorn.conf.py)."""
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "FLOOR_UPSTREAM": upstream_base,
+           "FLOOR_POOL_SIZE": str(threads)}
+    args = [str(VENV_BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(workers),
+            "--threads", str(threads), "--worker-connections", str(2 * threads), "--keep-alive", "5",
+            "--log-level", "warning", "--bind", f"127.0.0.1:{port}", "floor_app:create_app()"]
+    if os.path.isdir("/dev/shm"):
+        args[1:1] = ["--worker-tmp-dir", "/dev/shm"]
+    proc = start(args, f"floor-{workers}", env=env, cwd=BENCH)
+    wait_http(f"http://127.0.0.1:{port}/health", 30, proc)
+    return f"http://127.0.0.1:{port}", proc
+
+
 def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subprocess.Popen]:
     """LiteLLM proxy from bench/.litellm-venv: offline cost map, no telemetry, no database, master key."""
     port = free_port()
     master = "sk-bench-" + secrets.token_hex(16)
-    config = WORK / "litellm.yaml"
+    config = WORK / f"litellm-{port}.yaml"
     config.write_text(
         "model_list:\n"
         "  - model_name: gpt-4o-mini\n"
@@ -304,7 +366,10 @@ def start_litellm(upstream_base: str, workers: int = 2) -> tuple[str, str, subpr
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "LITELLM_LOG": "ERROR",
            "DISABLE_SCHEMA_UPDATE": "True", "LITELLM_MASTER_KEY": master,
            "NO_DOCS": "True", "NO_REDOC": "True"}
-    proc = start([str(LITELLM_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-                  "--port", str(port), "--num_workers", str(workers)], "litellm", env=env, cwd=WORK)
+    args = [str(LITELLM_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+            "--num_workers", str(workers)]
+    if workers > 1:  # uvicorn kills a worker that has not answered its ping in 5 s, and a spawned worker
+        args += ["--timeout_worker_healthcheck", "120"]  # re-imports litellm first: a restart loop on a busy box
+    proc = start(args, f"litellm-{workers}", env=env, cwd=WORK)
     wait_http(f"http://127.0.0.1:{port}/health/liveliness", 180, proc)
     return f"http://127.0.0.1:{port}", master, proc

@@ -16,13 +16,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import compare  # noqa: E402
+import cpu_profile  # noqa: E402
 import harness  # noqa: E402
 import scenarios  # noqa: E402
 
 DEFAULT = ["overhead", "stream", "capacity", "growth", "soak"]
 SCENARIOS = {"overhead": lambda: scenarios.overhead_table()[0], "stream": scenarios.streaming,
              "capacity": scenarios.capacity, "growth": scenarios.growth, "soak": scenarios.soak,
-             "profile": scenarios.profile, "compare": scenarios.compare}
+             "profile": cpu_profile.profile, "compare": compare.compare}
 
 
 def machine() -> str:
