@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from gateway.app import create_app
 from gateway.config import ConfigError, load_settings
 from gateway.upstream_config import ProvidersFileError, load_upstreams
 
+ROOT = Path(__file__).resolve().parent.parent
 YAML = """
 # comments are welcome here
 upstreams:
@@ -100,3 +106,24 @@ def test_missing_file_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"^providers file .*nope\.yaml: cannot read the file \(No such file"):
         load_upstreams(settings, {})
 
+
+def test_start_up_stops_with_one_line_for_a_bad_providers_file(tmp_path):
+    path = tmp_path / "providers.yaml"
+    path.write_text("upstreams:\n  - name: eu\n    kind: openai\n    base_url: nowhere\n")
+    result = subprocess.run([sys.executable, "-c", "from gateway.app import serve_app; serve_app()"],
+                            env={"PROVIDERS_FILE": str(path), "PATH": "/usr/bin:/bin",
+                                 "SQLITE_PATH": str(tmp_path / "gateway.db")},
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 3
+    assert result.stderr.strip() == (f"dominion-gateway: configuration error: providers file {path}: upstream 'eu': "
+                                     "base_url must be an http:// or https:// URL without query or fragment, "
+                                     "got 'nowhere'")
+
+
+
+def test_a_catalog_naming_an_undefined_upstream_stops_start_up(tmp_path):
+    catalog = tmp_path / "models.yaml"
+    catalog.write_text("models:\n  - {id: gpt-4o, upstream: azure-se}\n")
+    with pytest.raises(ConfigError, match="model 'gpt-4o': upstream 'azure-se' is not a defined upstream"):
+        create_app({"GATEWAY_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+                    "MODEL_CATALOG_FILE": str(catalog)})

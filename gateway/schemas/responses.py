@@ -295,6 +295,17 @@ class UsageReportSchema(Schema):
     groups = _required(fields.List, fields.Nested(UsageGroupSchema))
 
 
+class AttemptSchema(Schema):
+    """One upstream call of a rerouted request; outcome is ok or the error type."""
+
+    upstream = _required(fields.String)
+    model = _required(fields.String)
+    upstream_model = _required(fields.String)
+    outcome = _required(fields.String)
+    upstream_status = _nullable(fields.Integer)
+    latency_ms = _required(fields.Integer)
+
+
 class UsageRecordSchema(Schema):
     """One audit row."""
 
@@ -313,6 +324,8 @@ class UsageRecordSchema(Schema):
     cached_tokens = _required(fields.Integer)
     cost_usd = _required(fields.Float)
     price_snapshot = _nullable(fields.Dict)
+    fallback_from = _nullable(fields.String)
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True, allow_none=True)
     latency_ms = _nullable(fields.Integer)
     upstream_latency_ms = _nullable(fields.Integer)
     client_ip = _nullable(fields.String)
