@@ -121,6 +121,7 @@ OPERATIONS: dict[str, Operation] = {
                              errors=ADMIN + (400, 404)),
     "admin.usage_records": Operation("admin", 200, out.UsageRecordPageSchema, query=RecordsQuerySchema,
                                      security=ADMIN_TOKEN, errors=ADMIN + (400, 404)),
+    "admin.upstreams": Operation("admin", 200, out.UpstreamReportSchema, security=ADMIN_TOKEN, errors=ADMIN),
     "metrics.scrape": Operation("operations", 200, None, security=METRICS_TOKEN, errors=(401, 429),
                                 media="text/plain"),
     "docs.openapi": Operation("operations", 200, None),
@@ -130,7 +131,7 @@ TAGS = (
     ("native", "The gateway's own completion API."),
     ("openai", "Drop-in OpenAI Chat Completions (point an OpenAI SDK's base_url at /v1)."),
     ("anthropic", "Drop-in Anthropic Messages (point an Anthropic SDK's base_url at the gateway)."),
-    ("admin", "Users, keys, limits and usage, behind ADMIN_TOKEN."),
+    ("admin", "Users, keys, limits, usage and upstreams, behind ADMIN_TOKEN."),
     ("health", "Liveness and readiness; never rate limited, never call an LLM."),
     ("operations", "Metrics and this document."),
 )

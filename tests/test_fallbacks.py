@@ -184,7 +184,7 @@ def test_azure_deployment_url_key_header_and_api_version(gateway, upstream_b):
     assert [(r.provider, r.model, r.status) for r in records(app)] == [("azure-b", "gpt-4o", "ok")] * 2
 
 
-def test_cooldown_starts_and_ends(gateway, fake_upstream, upstream_b, monkeypatch):
+def test_cooldown_starts_shows_and_ends(gateway, fake_upstream, upstream_b, admin_headers, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(upstream_health, "monotonic", clock)
     app, client, account = gateway(UPSTREAM_COOLDOWN_FAILURES=2, UPSTREAM_COOLDOWN_S=30)
@@ -194,6 +194,14 @@ def test_cooldown_starts_and_ends(gateway, fake_upstream, upstream_b, monkeypatc
         assert post(client, account, "claude-haiku-4-5").get_json()["model"] == "gpt-4o-mini"
     assert (fake_upstream.hits, upstream_b.hits) == (2, 3)  # the third request skipped the cooling deployment
 
+    report = client.get("/admin/upstreams", headers=admin_headers).get_json()
+    anthropic = next(u for u in report["data"] if u["name"] == "anthropic")
+    haiku = next(d for d in anthropic["deployments"] if d["model"] == "claude-haiku-4-5")
+    assert (anthropic["state"], anthropic["requests"], anthropic["failures"]) == ("degraded", 2, 2)
+    assert (haiku["state"], haiku["failures_in_a_row"], haiku["cooldowns"]) == ("cooling_down", 2, 1)
+    assert haiku["cooldown_until"] and haiku["last_error"]["upstream_status"] == 529
+    models = {m["id"]: m for m in client.get("/v1/llm/models", headers=account.headers).get_json()["data"]}
+    assert (models["claude-haiku-4-5"]["status"], models["claude-haiku-4-5"]["available"]) == ("fallback_only", True)
     after = scrape(client)
     for name, upstream, expected in (("gateway_upstream_requests_total", "anthropic", 2),
                                      ("gateway_upstream_fallbacks_total", "anthropic", 2),
@@ -210,6 +218,10 @@ def test_cooldown_starts_and_ends(gateway, fake_upstream, upstream_b, monkeypatc
     fake_upstream.set_default(Behavior(reply="recovered"))
     body = post(client, account, "claude-haiku-4-5").get_json()
     assert (body["provider"], body["content"], fake_upstream.hits) == ("anthropic", "recovered", 3)
+    report = client.get("/admin/upstreams", headers=admin_headers).get_json()
+    haiku = next(d for u in report["data"] if u["name"] == "anthropic" for d in u["deployments"]
+                 if d["model"] == "claude-haiku-4-5")
+    assert (haiku["state"], haiku["cooldown_until"], haiku["failures_in_a_row"]) == ("ok", None, 0)
     assert counters_match_audit(app) == []
 
 
@@ -280,3 +292,28 @@ def test_usage_groups_by_the_model_that_answered(gateway, fake_upstream, upstrea
     page = client.get("/admin/usage/records", headers=admin_headers).get_json()["data"]
     assert [(r["model"], r["fallback_from"], len(r["attempts"] or [])) for r in page] == \
         [("claude-haiku-4-5", None, 0), ("gpt-4o-mini", "claude-haiku-4-5", 2)]
+
+
+def test_model_lists_show_routable_models_with_availability(gateway, upstream_b, admin_headers):
+    """Without AZURE_KEY, gpt-4o (Azure only) is unavailable; gpt-4.1 (Azure, falling back to gpt-4o-mini)
+    is still routable, through its fallback."""
+    catalog = [*CATALOG, {"id": "gpt-4.1", "deployments": [{"upstream": "azure-b", "upstream_id": "gpt41-prod"}],
+                          "fallbacks": ["gpt-4o-mini"]}]
+    app, client, account = gateway(catalog, AZURE_KEY="")
+    models = {m["id"]: m for m in client.get("/v1/llm/models", headers=account.headers).get_json()["data"]}
+    assert [(models[m]["available"], models[m]["status"], models[m]["fallbacks"]) for m in
+            ("gpt-4o", "gpt-4.1", "gpt-4o-mini")] == [(False, "unavailable", []),
+                                                       (True, "fallback_only", ["gpt-4o-mini"]),
+                                                       (True, "available", ["claude-haiku-4-5"])]
+    listed = [m["id"] for m in client.get("/v1/models", headers=account.headers).get_json()["data"]]
+    assert "gpt-4o" not in listed and {"gpt-4.1", "gpt-4o-mini", "claude-haiku-4-5"} <= set(listed)
+    refused = post(client, account, "gpt-4o")
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (400, "provider_unavailable")
+    body = post(client, account, "gpt-4.1").get_json()
+    assert (body["provider"], body["model"], upstream_b.requests[-1].path) == \
+        ("openai-b", "gpt-4o-mini", "/v1/chat/completions")
+    report = client.get("/admin/upstreams", headers=admin_headers).get_json()
+    azure = next(u for u in report["data"] if u["name"] == "azure-b")
+    assert (azure["state"], azure["unavailable_reason"], azure["api_key_env"]) == \
+        ("unavailable", "AZURE_KEY is not set", "AZURE_KEY")
+    assert AZURE_KEY not in json.dumps(report) and B_KEY not in json.dumps(report)

@@ -92,10 +92,15 @@ class PricingSchema(Schema):
     price_version = _nullable(fields.String)
 
 
+MODEL_STATUSES = ("available", "fallback_only", "cooling_down", "unavailable")
+
+
 class ModelInfoSchema(Schema):
     id = _required(fields.String)
     provider = _required(fields.String)
     available = _required(fields.Boolean)
+    status = _required(fields.String, validate=validate.OneOf(MODEL_STATUSES))
+    fallbacks = _required(fields.List, fields.String())
     aliases = _required(fields.List, fields.String())
     context_window = _required(fields.Integer)
     max_output_tokens = _required(fields.Integer)
@@ -337,3 +342,48 @@ class UsageRecordSchema(Schema):
 class UsageRecordPageSchema(Schema):
     data = _required(fields.List, fields.Nested(UsageRecordSchema))
     next_cursor = _nullable(fields.String)
+
+
+class UpstreamErrorSchema(Schema):
+    type = _required(fields.String)
+    message = _required(fields.String)
+    upstream_status = _nullable(fields.Integer)
+    at = _required(fields.DateTime)
+
+
+class DeploymentStatusSchema(Schema):
+    """One deployment's health in this process."""
+
+    model = _required(fields.String)
+    upstream_model = _required(fields.String)
+    weight = _required(fields.Integer)
+    state = _required(fields.String, validate=validate.OneOf(("ok", "cooling_down")))
+    cooldown_until = _nullable(fields.DateTime)
+    failures_in_a_row = _required(fields.Integer)
+    requests = _required(fields.Integer)
+    failures = _required(fields.Integer)
+    cooldowns = _required(fields.Integer)
+    last_error = fields.Nested(UpstreamErrorSchema, required=True, allow_none=True)
+
+
+class UpstreamStatusSchema(Schema):
+    """One upstream: where, how keyed (the variable's name, never the key), its state and deployments."""
+
+    name = _required(fields.String)
+    kind = _required(fields.String)
+    base_url = _nullable(fields.String)
+    api_key_env = _nullable(fields.String)
+    source = _required(fields.String)
+    state = _required(fields.String, validate=validate.OneOf(("ok", "degraded", "cooling_down", "unavailable")))
+    unavailable_reason = _nullable(fields.String)
+    requests = _required(fields.Integer)
+    failures = _required(fields.Integer)
+    deployments = _required(fields.List, fields.Nested(DeploymentStatusSchema))
+
+
+class UpstreamReportSchema(Schema):
+    """GET /admin/upstreams: health is per process (pid), since it started."""
+
+    scope = _required(fields.String, validate=validate.OneOf(("process",)))
+    pid = _required(fields.Integer)
+    data = _required(fields.List, fields.Nested(UpstreamStatusSchema))
