@@ -127,3 +127,25 @@ def test_a_catalog_naming_an_undefined_upstream_stops_start_up(tmp_path):
     with pytest.raises(ConfigError, match="model 'gpt-4o': upstream 'azure-se' is not a defined upstream"):
         create_app({"GATEWAY_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
                     "MODEL_CATALOG_FILE": str(catalog)})
+
+
+def test_the_worked_example_is_in_deploy_loads_and_routes_as_documented(tmp_path):
+    docs = (ROOT / "docs" / "routing.md").read_text()
+    for name in ("providers.example.yaml", "models.example.yaml"):
+        assert f"`deploy/{name}`:\n\n```yaml\n{(ROOT / 'deploy' / name).read_text()}```" in docs, name
+    app = create_app({"GATEWAY_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+                      "PROVIDERS_FILE": str(ROOT / "deploy" / "providers.example.yaml"),
+                      "MODEL_CATALOG_FILE": str(ROOT / "deploy" / "models.example.yaml"),
+                      "OPENAI_API_KEY": "sk-o", "ANTHROPIC_API_KEY": "sk-a", "AZURE_OPENAI_API_KEY": "az"})
+    state = app.extensions["gateway"]
+    routes = {model: [(t.deployment.upstream, t.deployment.upstream_id, t.deployment.weight, t.kind)
+                      for t in state.router.targets(model)]
+              for model in ("gpt-4o", "claude-sonnet-4-5", "llama-3.1-8b")}
+    assert routes == {"gpt-4o": [("openai", "gpt-4o", 3, "openai"),
+                                 ("azure-sweden", "gpt-4o-prod", 1, "azure_openai")],
+                      "claude-sonnet-4-5": [("anthropic", "claude-sonnet-4-5-20250929", 1, "anthropic")],
+                      "llama-3.1-8b": [("local-vllm", "meta-llama/Llama-3.1-8B-Instruct", 1, "openai")]}
+    assert [state.catalog.resolve(m).fallbacks for m in routes] == [("claude-sonnet-4-5",), ("gpt-4o",),
+                                                                    ("gpt-4o-mini",)]
+    azure = next(u for u in state.upstreams if u.name == "azure-sweden")
+    assert (azure.api_version, azure.max_retries, azure.unavailable_reason) == ("2024-10-21", 0, None)
