@@ -141,6 +141,20 @@ def test_streams_fall_back_before_the_first_byte_both_ways(gateway, fake_upstrea
     assert counters_match_audit(app) == []
 
 
+def test_the_drop_in_endpoints_fall_back_too(gateway, fake_upstream, upstream_b):
+    app, client, account = gateway()
+    fake_upstream.set_default(Behavior(status=529))
+    upstream_b.set_default(Behavior(reply="from B"))
+    openai = post(client, account, "claude-haiku-4-5", path="/v1/chat/completions", max_tokens=20).get_json()
+    assert (openai["model"], openai["choices"][0]["message"]["content"]) == ("gpt-4o-mini", "from B")
+    fake_upstream.set_default(Behavior(reply="from A"))
+    upstream_b.set_default(Behavior(status=429))
+    anthropic = post(client, account, "gpt-4o-mini", path="/v1/messages", max_tokens=20).get_json()
+    assert (anthropic["model"], anthropic["content"][0]["text"]) == ("claude-haiku-4-5", "from A")
+    assert [(r.endpoint, r.model, r.fallback_from) for r in records(app)] == \
+        [("chat.completions", "gpt-4o-mini", "claude-haiku-4-5"), ("messages", "claude-haiku-4-5", "gpt-4o-mini")]
+
+
 def test_no_fallback_once_a_stream_has_begun(gateway, fake_upstream, upstream_b):
     app, client, account = gateway()
     fake_upstream.set_default(Behavior(chunks=["partial ", "answer"], error_midstream=True))
