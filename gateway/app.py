@@ -16,19 +16,22 @@ from gateway.error_handlers import register_error_handlers
 from gateway.extensions import limiter
 from gateway.logs import configure_logging
 from gateway.observability import register_observability
-from gateway.providers.base import ProviderSettings
-from gateway.providers.registry import build_providers
+from gateway.providers.registry import MOCK, build_providers
 from gateway.request_context import register_request_context
 from gateway.services.catalog import ModelCatalog
 from gateway.services.key_cache import VerifiedKeyCache
+from gateway.services.routing import Router
+from gateway.services.upstream_health import CooldownPolicy
 from gateway.state import GatewayState
+from gateway.upstream_config import load_upstreams
 
 log = logging.getLogger("gateway")
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the app; config (tests) replaces the environment, which is read otherwise."""
-    settings = load_settings(dict(os.environ) if config is None else dict(config))
+    env = dict(os.environ) if config is None else dict(config)
+    settings = load_settings(env)
     app = Flask(__name__, static_folder=None)
     configure_logging(settings)
     register_settings(app, settings)
@@ -36,7 +39,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_request_context(app)
     register_database(app, settings)
     register_limiter(app, settings)
-    register_state(app, settings)
+    register_state(app, settings, env)
     register_blueprints(app)
     register_error_handlers(app)
     register_observability(app)
@@ -111,25 +114,18 @@ def _warn_if_limits_multiply(settings: Settings) -> None:
             "or run one worker.", settings.web_concurrency, settings.web_concurrency)
 
 
-def register_state(app: Flask, settings: Settings) -> None:
-    """Load the model catalog, build providers and the verified-key cache once."""
-    catalog = ModelCatalog.load(settings.model_catalog_file)
-    providers = build_providers(
-        openai=_provider_settings(settings, settings.openai_api_key, settings.openai_base_url),
-        anthropic=_provider_settings(settings, settings.anthropic_api_key, settings.anthropic_base_url),
-        mock_enabled=settings.mock_provider,
-    )
+def register_state(app: Flask, settings: Settings, env: Mapping[str, str]) -> None:
+    """Load the upstreams and the model catalog, build providers, the router and the key cache once."""
+    upstreams = load_upstreams(settings, env)
+    for upstream in upstreams:
+        if upstream.unavailable_reason and upstream.source != "environment":
+            log.warning("upstream %s is unavailable: %s", upstream.name, upstream.unavailable_reason)
+    catalog = ModelCatalog.load(settings.model_catalog_file, [u.name for u in upstreams] + [MOCK])
+    providers = build_providers([u for u in upstreams if not u.unavailable_reason], settings.mock_provider)
+    router = Router(catalog, providers, CooldownPolicy(settings.upstream_cooldown_failures,
+                                                       settings.upstream_cooldown_s))
     key_cache = VerifiedKeyCache(settings.key_cache_size, settings.key_cache_ttl_s)
-    app.extensions[STATE_EXTENSION] = GatewayState(settings, catalog, providers, key_cache)
-
-
-def _provider_settings(settings: Settings, key: str | None, base_url: str) -> ProviderSettings | None:
-    if not key:
-        return None
-    return ProviderSettings(api_key=key, base_url=base_url,
-                            connect_timeout_s=settings.upstream_connect_timeout_s,
-                            read_timeout_s=settings.upstream_timeout_s,
-                            max_retries=settings.upstream_max_retries)
+    app.extensions[STATE_EXTENSION] = GatewayState(settings, catalog, providers, key_cache, router, upstreams)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -63,6 +63,9 @@ class Settings:
     upstream_max_retries: int
     prompt_logging: str
     model_catalog_file: str | None
+    providers_file: str | None
+    upstream_cooldown_s: float
+    upstream_cooldown_failures: int
     max_request_bytes: int
     reservation_ttl_s: int
     sweep_interval_s: int
@@ -211,6 +214,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upstream_max_retries=integer_setting(env, "UPSTREAM_MAX_RETRIES", 2),
         prompt_logging=_choice(env, "PROMPT_LOGGING", "redacted", PROMPT_LOGGING_MODES),
         model_catalog_file=_text(env, "MODEL_CATALOG_FILE", None),
+        providers_file=_text(env, "PROVIDERS_FILE", None),
+        upstream_cooldown_s=_number(env, "UPSTREAM_COOLDOWN_S", 30.0, minimum=0.0),
+        upstream_cooldown_failures=integer_setting(env, "UPSTREAM_COOLDOWN_FAILURES", 3, minimum=1),
         max_request_bytes=integer_setting(env, "MAX_REQUEST_BYTES", 1048576, minimum=1024),
         reservation_ttl_s=integer_setting(env, "RESERVATION_TTL_S", 0),
         sweep_interval_s=integer_setting(env, "SWEEP_INTERVAL_S", 60, minimum=0),

@@ -38,6 +38,10 @@ class Instruments:
     rate_limited: Counter
     quota_rejected: Counter
     streams_in_flight: Gauge
+    upstream_requests: Counter
+    upstream_failures: Counter
+    upstream_fallbacks: Counter
+    upstream_cooldowns: Counter
 
 
 @functools.cache
@@ -68,6 +72,15 @@ def instruments() -> Instruments:
                                ["quota"], registry=registry),
         streams_in_flight=Gauge("gateway_streams_in_flight", "Streams to clients open right now.",
                                 registry=registry, multiprocess_mode="livesum"),
+        upstream_requests=Counter("gateway_upstream_requests", "Calls sent to an upstream (one per attempt), "
+                                  "by upstream and model.", ["upstream", "model"], registry=registry),
+        upstream_failures=Counter("gateway_upstream_failures", "Upstream calls that failed, by upstream, model "
+                                  "and error type.", ["upstream", "model", "error_type"], registry=registry),
+        upstream_fallbacks=Counter("gateway_upstream_fallbacks", "Requests moved on to the next candidate after "
+                                   "this upstream failed, by upstream and model.", ["upstream", "model"],
+                                   registry=registry),
+        upstream_cooldowns=Counter("gateway_upstream_cooldowns", "Times a deployment started a cooldown (per "
+                                   "process), by upstream and model.", ["upstream", "model"], registry=registry),
     )
 
 
@@ -85,6 +98,26 @@ def completion_settled(provider: str, model: str, status: str, prompt_tokens: in
     if upstream_latency_ms is not None:
         meters.upstream_latency.labels(provider, model).observe(upstream_latency_ms / 1000)
         _upstream_wait_ms.set(_upstream_wait_ms.get() + upstream_latency_ms)
+
+
+def upstream_requested(upstream: str, model: str) -> None:
+    """A call is being sent to an upstream."""
+    instruments().upstream_requests.labels(upstream, model).inc()
+
+
+def upstream_failed(upstream: str, model: str, error_type: str) -> None:
+    """A call to an upstream failed."""
+    instruments().upstream_failures.labels(upstream, model, error_type).inc()
+
+
+def upstream_fallback(upstream: str, model: str) -> None:
+    """A request left this upstream for its next candidate."""
+    instruments().upstream_fallbacks.labels(upstream, model).inc()
+
+
+def upstream_cooled_down(upstream: str, model: str) -> None:
+    """A deployment started a cooldown."""
+    instruments().upstream_cooldowns.labels(upstream, model).inc()
 
 
 def quota_rejected(quota: str) -> None:

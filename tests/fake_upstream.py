@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OPENAI_PATH = "/v1/chat/completions"
 ANTHROPIC_PATH = "/v1/messages"
+# Azure OpenAI: the OpenAI dialect at a deployment's URL (the api-version query is recorded, not checked).
+AZURE_PATH = re.compile(r"^/openai/deployments/[^/]+/chat/completions$")
 CREATED = 1727346173
 OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error",
                       404: "invalid_request_error", 429: "requests"}
@@ -108,6 +110,7 @@ class Recorded:
     path: str
     headers: Headers
     body: dict
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -200,15 +203,19 @@ class FakeUpstream:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeUpstream/1.0"
+    # Head and body go out in separate writes; with Nagle on, the body waits ~40 ms for the client's ACK.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - quiet test output
         pass
 
     def do_POST(self):
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         body = self._read_json()
         dialect = {OPENAI_PATH: OpenAIDialect, ANTHROPIC_PATH: AnthropicDialect}.get(path)
-        behavior, number = self.server.fake.take(Recorded(path, Headers(self.headers.items()), body),
+        if AZURE_PATH.match(path):
+            dialect = OpenAIDialect
+        behavior, number = self.server.fake.take(Recorded(path, Headers(self.headers.items()), body, query),
                                                  consume=dialect is not None)
         try:
             if dialect is None:

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.money import nanousd_to_usd
 from gateway.providers.base import Message, Usage
-from gateway.services.catalog import CatalogError, ModelCatalog, ModelEntry, price_snapshot
+from gateway.services.catalog import CatalogError, Deployment, ModelCatalog, ModelEntry, price_snapshot
 from gateway.services.pricing import (
     cost_nanousd,
     estimate_prompt_tokens,
@@ -201,6 +201,28 @@ def test_operator_file_overrides_field_by_field_and_extends(tmp_path):
     assert [e.id for e in catalog.entries()] == REQUIRED + ["llama-local"]
 
 
+def test_operator_yaml_file_adds_deployments_and_fallbacks(tmp_path):
+    path = tmp_path / "models.yaml"
+    path.write_text("""
+models:
+  - id: gpt-4o
+    deployments:
+      - {upstream: openai, weight: 3}
+      - {upstream: azure-se, upstream_id: gpt4o-prod}
+    fallbacks: [claude-sonnet-4-5-20250929]      # an alias; stored as the model's id
+  - id: claude-haiku-4-5
+    upstream: anthropic-eu
+""")
+    catalog = ModelCatalog.load(str(path), upstreams=["openai", "anthropic", "mock", "azure-se", "anthropic-eu"])
+    gpt = catalog.resolve("gpt-4o")
+    assert gpt.deployments == (Deployment("openai", "gpt-4o", 3), Deployment("azure-se", "gpt4o-prod", 1))
+    assert (gpt.provider, gpt.upstream_id, gpt.fallbacks) == ("openai", "gpt-4o", ("claude-sonnet-4-5",))
+    haiku = catalog.resolve("claude-haiku-4-5")
+    assert (haiku.provider, haiku.deployments) == \
+        ("anthropic-eu", (Deployment("anthropic-eu", "claude-haiku-4-5-20251001", 1),))
+    assert catalog.resolve("gpt-4o-mini").deployments == (Deployment("openai", "gpt-4o-mini", 1),)
+
+
 def test_operator_file_can_turn_off_sampling(tmp_path):
     path = write(tmp_path, {"models": [{"id": "gpt-4.1", "supports_sampling": False}]})
     assert ModelCatalog.load(path).resolve("gpt-4.1").supports_sampling is False
@@ -221,7 +243,23 @@ NEW = {"id": "new-model", "provider": "openai", "context_window": 10, "max_outpu
     ({"models": [{**NEW, "pricing": {"input": "1", "output": "2", "inptu": "3"}}]},
      "model 'new-model': unknown field pricing.'inptu'"),
     ({"models": [{**NEW, "provider": "gemini"}]},
-     "model 'new-model': provider must be one of openai, anthropic, mock, got 'gemini'"),
+     "model 'new-model': upstream 'gemini' is not a defined upstream; defined: openai, anthropic, mock"),
+    ({"models": [{**NEW, "provider": "openai", "upstream": "anthropic"}]},
+     "model 'new-model': upstream 'anthropic' and provider 'openai' disagree; give only upstream"),
+    ({"models": [{**NEW, "deployments": []}]}, "model 'new-model': deployments must be a non-empty list"),
+    ({"models": [{**NEW, "deployments": [{"upstream": "openai", "weight": 0}]}]},
+     "model 'new-model': deployments[0].weight must be a positive integer, got 0"),
+    ({"models": [{**NEW, "deployments": [{"upstream": "openai"}, {"upstream": "nowhere"}]}]},
+     "model 'new-model': deployments[1].upstream 'nowhere' is not a defined upstream"),
+    ({"models": [{**NEW, "deployments": [{"upstream": "openai"}, {"upstream": "openai"}]}]},
+     "model 'new-model': deployments[1] repeats 'openai' / 'new-model'"),
+    ({"models": [{**NEW, "deployments": [{"upstream": "openai", "region": "eu"}]}]},
+     "model 'new-model': deployments[0].region is not a known field"),
+    ({"models": [{**NEW, "fallbacks": ["gpt-9"]}]}, "model 'new-model': fallbacks: 'gpt-9' is not a model"),
+    ({"models": [{**NEW, "fallbacks": ["new-model"]}]}, "model 'new-model': fallbacks: 'new-model' is the model itself"),
+    ({"models": [{**NEW, "fallbacks": ["gpt-4o", "gpt-4o-2024-08-06"]}]},
+     "model 'new-model': fallbacks: 'gpt-4o-2024-08-06' is listed twice"),
+    ({"models": [{**NEW, "fallbacks": "gpt-4o"}]}, "model 'new-model': fallbacks must be a list of non-empty strings"),
     ({"models": [{**NEW, "context_window": True}]}, "model 'new-model': context_window must be a positive integer"),
     ({"models": [{**NEW, "max_output_tokens": 0}]}, "model 'new-model': max_output_tokens must be a positive"),
     ({"models": [{**NEW, "pricing": {"input": "-1", "output": "2"}}]},

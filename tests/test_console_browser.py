@@ -278,11 +278,14 @@ def test_models_and_upstreams_pages(console, gateway, fake_upstream):
     console.screenshot("models")
 
     console.open("upstreams")
-    assert "Routing is not configured" in console.text("#view")
-    providers = api.admin("GET", "/admin/upstreams")["providers"]
-    assert console.column("upstreams-table", 0) == [p["name"] for p in providers]
+    live = api.admin("GET", "/admin/upstreams")["data"]
+    assert console.column("upstreams-table", 0) == [u["name"] for u in live]
+    routed = [(u["name"], d["model"]) for u in live for d in u["deployments"]]
+    assert list(zip(console.column("deployments-table", 0), console.column("deployments-table", 1))) == routed
+    providers = api.admin("GET", "/admin/usage/upstreams")["providers"]
+    assert console.column("outcomes-table", 0) == [p["name"] for p in providers]
     openai = [p["name"] for p in providers].index("openai")
-    assert console.column("upstreams-table", 3)[openai] == "2" and console.column("upstreams-table", 4)[openai] == "1"
+    assert console.column("outcomes-table", 3)[openai] == "2" and console.column("outcomes-table", 4)[openai] == "1"
     console.screenshot("upstreams")
 
 

@@ -218,8 +218,8 @@ def test_upstreams_report_configuration_and_todays_outcomes(client, admin_header
     fake_upstream.enqueue(Behavior(status=500, error_type="server_error", error_message="boom"))
     assert complete(client, account, model="gpt-4o-mini").status_code == 502
     assert complete(client, account).status_code == 200
-    body = get(client, admin_headers, "/admin/upstreams")
-    assert body["routing_configured"] is False and body["day"] == datetime.now(UTC).date().isoformat()
+    body = get(client, admin_headers, "/admin/usage/upstreams")
+    assert body["day"] == datetime.now(UTC).date().isoformat()
     providers = {p["name"]: p for p in body["providers"]}
     assert set(providers) == {"anthropic", "mock", "openai"}
     openai = providers["openai"]

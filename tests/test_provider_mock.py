@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from gateway.providers.anthropic import AnthropicProvider
-from gateway.providers.base import ChatChunk, ChatRequest, ChatResult, Message, ProviderSettings, Usage
+from gateway.providers.azure_openai import AzureOpenAIProvider
+from gateway.providers.base import ChatChunk, ChatRequest, ChatResult, Message, Usage
 from gateway.providers.mock import MockProvider, count_tokens, reply_text
 from gateway.providers.openai import OpenAIProvider
-from gateway.providers.registry import ProviderRegistry, build_providers
+from gateway.providers.registry import ProviderRegistry, Upstream, build_providers
+from gateway.upstream_config import UpstreamDefinition
 
 MESSAGES = (Message("system", "Be brief."), Message("user", "Say hello, please"))
 REPLY = 'Mock reply to: "Say hello, please"'
@@ -57,24 +59,33 @@ def test_truncated_stream_ends_with_length():
     assert (chunks[-1].finish_reason, chunks[-1].usage.completion_tokens) == ("length", 2)
 
 
-def test_registry_holds_only_configured_providers():
-    registry = build_providers(openai=None, anthropic=None, mock_enabled=True)
+def upstream(name: str, kind: str, api_version: str | None = None) -> UpstreamDefinition:
+    return UpstreamDefinition(name, kind, "http://127.0.0.1:9", "KEY", "sk-x", 1.0, 1.0, 0,
+                              api_version=api_version)
+
+
+def test_registry_holds_only_configured_upstreams():
+    registry = build_providers([], mock_enabled=True)
     assert registry.names() == ("mock",)
     assert (registry.available("mock"), registry.available("openai")) == (True, False)
-    assert registry.get("openai") is None and isinstance(registry.get("mock"), MockProvider)
-    assert build_providers(None, None, False).names() == ()
+    assert registry.get("openai") is None and isinstance(registry.get("mock").adapter("mock-1"), MockProvider)
+    assert build_providers([], False).names() == ()
 
 
-def test_registry_builds_adapters_from_settings():
-    openai = ProviderSettings(api_key="sk-x", base_url="http://127.0.0.1:9/v1")
-    anthropic = ProviderSettings(api_key="sk-ant-x", base_url="http://127.0.0.1:9")
-    registry = build_providers(openai, anthropic, mock_enabled=False)
-    assert registry.names() == ("anthropic", "openai")
-    assert isinstance(registry.get("openai"), OpenAIProvider)
-    assert isinstance(registry.get("anthropic"), AnthropicProvider)
-    assert [registry.get(n).name for n in registry.names()] == ["anthropic", "openai"]
+def test_registry_builds_one_adapter_per_upstream_and_one_per_azure_deployment():
+    registry = build_providers([upstream("openai", "openai"), upstream("claude-eu", "anthropic"),
+                                upstream("azure-se", "azure_openai", "2024-10-21")], mock_enabled=False)
+    assert registry.names() == ("azure-se", "claude-eu", "openai")
+    openai, claude, azure = (registry.get(name) for name in ("openai", "claude-eu", "azure-se"))
+    assert isinstance(openai.adapter("gpt-4o"), OpenAIProvider)
+    assert openai.adapter("gpt-4o") is openai.adapter("gpt-4o-mini")
+    assert isinstance(claude.adapter("claude-haiku-4-5"), AnthropicProvider)
+    assert (openai.kind, claude.kind, azure.kind) == ("openai", "anthropic", "azure_openai")
+    first, second = azure.adapter("gpt4o-prod"), azure.adapter("gpt4o-mini-prod")
+    assert isinstance(first, AzureOpenAIProvider) and first is not second
+    assert azure.adapter("gpt4o-prod") is first
 
 
 def test_registry_from_a_mapping():
     mock = MockProvider()
-    assert ProviderRegistry({"mock": mock}).get("mock") is mock
+    assert ProviderRegistry({"mock": Upstream("mock", "mock", lambda _model: mock)}).get("mock").adapter("m") is mock

@@ -1,4 +1,4 @@
-"""Admin API: users, keys, limits and usage, behind ADMIN_TOKEN."""
+"""Admin API: users, keys, limits, usage and upstreams, behind ADMIN_TOKEN."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from gateway.models.types import MAX_ID
 from gateway.schemas.admin import (KeyCreateSchema, KeyListQuerySchema, LimitsSchema,
                                    RecordsQuerySchema, UsageQuerySchema, UserCreateSchema, UserListQuerySchema)
 from gateway.services import keys, usage_reports, users
+from gateway.services.upstream_report import upstream_report
 from gateway.current import gateway_state
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -107,3 +108,9 @@ def usage_records():
     """Audit rows, newest first, paginated."""
     query = load_query(RecordsQuerySchema())
     return jsonify(usage_reports.list_records(**query))
+
+
+@admin_bp.get("/upstreams")
+def upstreams():
+    """Each upstream and deployment: state, cooldown, last error, requests and failures (this process)."""
+    return jsonify(upstream_report(gateway_state()))

@@ -13,7 +13,7 @@ from gateway.blueprints.admin_guard import require_admin
 from gateway.blueprints.body import load_query
 from gateway.schemas.reports import (DailySeriesQuerySchema, NearCapsQuerySchema, QuotaListQuerySchema,
                                      UsageByUserQuerySchema)
-from gateway.services import quota_board, upstreams, usage_reports
+from gateway.services import quota_board, upstream_outcomes, usage_reports
 from gateway.services.model_listing import list_models
 from gateway.current import gateway_state
 
@@ -61,7 +61,7 @@ def models():
     return jsonify(data=list_models(gateway_state()))
 
 
-@admin_reports_bp.get("/upstreams")
-def upstream_status():
-    """Configured providers and today's outcomes per provider (routing health lands here)."""
-    return jsonify(upstreams.upstream_status(gateway_state()))
+@admin_reports_bp.get("/usage/upstreams")
+def upstream_outcomes_today():
+    """Today's requests per upstream that answered, from the audit log (every worker's)."""
+    return jsonify(upstream_outcomes.upstream_status(gateway_state()))

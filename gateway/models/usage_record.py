@@ -2,6 +2,9 @@
 
 counted says whether the row holds a share of the user's counters: a pending row holds its
 reserved amounts, a settled row its actual ones, a refused or released row nothing.
+provider and model name the upstream and model that answered (or failed last); when a fallback model
+answered, fallback_from is the model the caller asked for; attempts lists every upstream call when
+there was more than one (null: the one upstream named).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class UsageRecord(db.Model):
     cached_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost_nanousd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     price_snapshot: Mapped[dict | None] = mapped_column(JSON)
+    fallback_from: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[list | None] = mapped_column(JSON)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     upstream_latency_ms: Mapped[int | None] = mapped_column(Integer)
     client_ip: Mapped[str | None] = mapped_column(String(64))

@@ -98,9 +98,8 @@ class UpstreamSchema(Schema):
     mean_upstream_latency_ms = nullable(fields.Integer)
 
 
-class UpstreamStatusSchema(Schema):
-    """Configured providers and today's outcomes; routing_configured is false until routing lands."""
+class UpstreamOutcomesSchema(Schema):
+    """Today's outcomes per upstream, from the audit log."""
 
     day = required(fields.Date)
-    routing_configured = required(fields.Boolean)
     providers = required(fields.List, fields.Nested(UpstreamSchema))

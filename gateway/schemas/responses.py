@@ -92,10 +92,15 @@ class PricingSchema(Schema):
     price_version = nullable(fields.String)
 
 
+MODEL_STATUSES = ("available", "fallback_only", "cooling_down", "unavailable")
+
+
 class ModelInfoSchema(Schema):
     id = required(fields.String)
     provider = required(fields.String)
     available = required(fields.Boolean)
+    status = required(fields.String, validate=validate.OneOf(MODEL_STATUSES))
+    fallbacks = required(fields.List, fields.String())
     aliases = required(fields.List, fields.String())
     context_window = required(fields.Integer)
     max_output_tokens = required(fields.Integer)
@@ -295,6 +300,17 @@ class UsageReportSchema(Schema):
     groups = required(fields.List, fields.Nested(UsageGroupSchema))
 
 
+class AttemptSchema(Schema):
+    """One upstream call of a rerouted request; outcome is ok or the error type."""
+
+    upstream = required(fields.String)
+    model = required(fields.String)
+    upstream_model = required(fields.String)
+    outcome = required(fields.String)
+    upstream_status = nullable(fields.Integer)
+    latency_ms = required(fields.Integer)
+
+
 class UsageRecordSchema(Schema):
     """One audit row."""
 
@@ -313,6 +329,8 @@ class UsageRecordSchema(Schema):
     cached_tokens = required(fields.Integer)
     cost_usd = required(fields.Float)
     price_snapshot = nullable(fields.Dict)
+    fallback_from = nullable(fields.String)
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True, allow_none=True)
     latency_ms = nullable(fields.Integer)
     upstream_latency_ms = nullable(fields.Integer)
     client_ip = nullable(fields.String)
@@ -324,3 +342,48 @@ class UsageRecordSchema(Schema):
 class UsageRecordPageSchema(Schema):
     data = required(fields.List, fields.Nested(UsageRecordSchema))
     next_cursor = nullable(fields.String)
+
+
+class UpstreamErrorSchema(Schema):
+    type = required(fields.String)
+    message = required(fields.String)
+    upstream_status = nullable(fields.Integer)
+    at = required(fields.DateTime)
+
+
+class DeploymentStatusSchema(Schema):
+    """One deployment's health in this process."""
+
+    model = required(fields.String)
+    upstream_model = required(fields.String)
+    weight = required(fields.Integer)
+    state = required(fields.String, validate=validate.OneOf(("ok", "cooling_down")))
+    cooldown_until = nullable(fields.DateTime)
+    failures_in_a_row = required(fields.Integer)
+    requests = required(fields.Integer)
+    failures = required(fields.Integer)
+    cooldowns = required(fields.Integer)
+    last_error = fields.Nested(UpstreamErrorSchema, required=True, allow_none=True)
+
+
+class UpstreamStatusSchema(Schema):
+    """One upstream: where, how keyed (the variable's name, never the key), its state and deployments."""
+
+    name = required(fields.String)
+    kind = required(fields.String)
+    base_url = nullable(fields.String)
+    api_key_env = nullable(fields.String)
+    source = required(fields.String)
+    state = required(fields.String, validate=validate.OneOf(("ok", "degraded", "cooling_down", "unavailable")))
+    unavailable_reason = nullable(fields.String)
+    requests = required(fields.Integer)
+    failures = required(fields.Integer)
+    deployments = required(fields.List, fields.Nested(DeploymentStatusSchema))
+
+
+class UpstreamReportSchema(Schema):
+    """GET /admin/upstreams: health is per process (pid), since it started."""
+
+    scope = required(fields.String, validate=validate.OneOf(("process",)))
+    pid = required(fields.Integer)
+    data = required(fields.List, fields.Nested(UpstreamStatusSchema))

@@ -18,9 +18,11 @@ from gateway.services.auth import Caller
 from gateway.services.catalog import ModelEntry, price_snapshot
 from gateway.services.completion_io import (Completion, CompletionInput, RequestMeta, StreamDelta, StreamEnd,
                                            StreamFailure)
-from gateway.services.pricing import cost_nanousd, estimate_prompt_tokens, reservation_cost_nanousd
+from gateway.services.pricing import cost_nanousd, estimate_prompt_tokens
 from gateway.services.prompt_record import prompt_record
 from gateway.services.quotas import ReservationFacts, Reservation, reserve
+from gateway.services.route_record import record_route
+from gateway.services.route import Route
 from gateway.services.settlement import Outcome, settle
 from gateway.state import GatewayState
 
@@ -31,11 +33,15 @@ log = logging.getLogger("gateway.completions")
 class Prepared:
     """A request that passed every check and holds its quota reservation."""
 
-    entry: ModelEntry
-    request: ChatRequest
+    route: Route
     reservation: Reservation
     prompt_estimate: int
     meta: RequestMeta
+
+    @property
+    def entry(self) -> ModelEntry:
+        """The model tried last, as served by its upstream: the one that answered, once one has."""
+        return self.route.entry
 
 
 class CompletionPipeline:
@@ -48,10 +54,9 @@ class CompletionPipeline:
     def complete(self, caller: Caller, given: CompletionInput, meta: RequestMeta) -> Completion:
         """Run to the end; quota and upstream errors are raised after the audit row is settled."""
         prepared = self._prepare(caller, given, meta, stream=False)
-        provider = self._state.providers.get(prepared.entry.provider)
         upstream_started = time.perf_counter()
         try:
-            result = provider.complete(prepared.request)
+            result = self._state.router.complete(prepared.route)
         except ProviderError as error:
             self._fail(prepared, error, upstream_started)
             raise
@@ -68,13 +73,9 @@ class CompletionPipeline:
         the iterator early (client gone) settles the request as client_disconnected.
         """
         prepared = self._prepare(caller, given, meta, stream=True)
-        provider = self._state.providers.get(prepared.entry.provider)
         upstream_started = time.perf_counter()
-        chunks = provider.stream(prepared.request)
         try:
-            first = next(chunks)
-        except StopIteration:
-            first = ChatChunk(finish_reason="stop")
+            first, chunks = self._state.router.open_stream(prepared.route)
         except ProviderError as error:
             self._fail(prepared, error, upstream_started)
             raise
@@ -115,40 +116,28 @@ class CompletionPipeline:
             _finish(prepared, outcome, quietly=True)
 
     def _prepare(self, caller: Caller, given: CompletionInput, meta: RequestMeta, stream: bool) -> Prepared:
-        entry = self._resolve(given)
-        request = self._chat_request(entry, given)
-        self._state.providers.get(entry.provider).validate(request)
-        prompt_estimate = estimate_prompt_tokens(request.messages)
+        # Routing (issue #14): the candidates, in trial order; the reservation covers the costliest.
+        route = self._state.router.plan(self._resolve(given), lambda entry: self._chat_request(entry, given),
+                                        given.provider)
+        prompt_estimate = estimate_prompt_tokens(route.request.messages)
+        completion_tokens, cost = route.worst_case(prompt_estimate)
         facts = ReservationFacts(
             request_id=meta.request_id, user_id=caller.user_id, key_id=caller.key_id,
-            endpoint=meta.endpoint, provider=entry.provider, model=entry.id, stream=stream,
-            client_ip=meta.client_ip, prompt_tokens=prompt_estimate, completion_tokens=request.max_tokens,
-            cost_nanousd=reservation_cost_nanousd(prompt_estimate, request.max_tokens, entry),
-            price_snapshot=price_snapshot(entry),
-            prompt_record=prompt_record(request.messages, self._settings.prompt_logging),
+            endpoint=meta.endpoint, provider=route.entry.provider, model=route.entry.id, stream=stream,
+            client_ip=meta.client_ip, prompt_tokens=prompt_estimate, completion_tokens=completion_tokens,
+            cost_nanousd=cost, price_snapshot=price_snapshot(route.entry),
+            prompt_record=prompt_record(route.request.messages, self._settings.prompt_logging),
         )
         reservation = reserve(facts, caller.limits)
-        return Prepared(entry, request, reservation, prompt_estimate, meta)
+        return Prepared(route, reservation, prompt_estimate, meta)
 
     def _resolve(self, given: CompletionInput) -> ModelEntry:
         name = given.model or self._settings.default_model
         entry = self._state.catalog.resolve(name)
         if entry is None:
-            raise InvalidRequest(f"Unknown model {name!r}. Available models: {self._available()}.",
-                                 code="model_not_found", param="model")
-        if given.provider not in ("auto", entry.provider):
-            raise InvalidRequest(f"Model {entry.id!r} is served by {entry.provider!r}, not {given.provider!r}. "
-                                 "Use provider 'auto' or the right provider.", code="provider_mismatch",
-                                 param="provider")
-        if not self._state.providers.available(entry.provider):
-            raise InvalidRequest(f"Provider {entry.provider!r} of model {entry.id!r} is not configured on this "
-                                 f"gateway. Available models: {self._available()}.",
-                                 code="provider_unavailable", param="model")
+            raise InvalidRequest(f"Unknown model {name!r}. Available models: "
+                                 f"{self._state.router.available_text()}.", code="model_not_found", param="model")
         return entry
-
-    def _available(self) -> str:
-        names = [e.id for e in self._state.catalog.entries() if self._state.providers.available(e.provider)]
-        return ", ".join(names) or "none (configure OPENAI_API_KEY, ANTHROPIC_API_KEY or MOCK_PROVIDER)"
 
     def _chat_request(self, entry: ModelEntry, given: CompletionInput) -> ChatRequest:
         max_tokens = given.max_tokens or min(self._settings.default_max_tokens, entry.max_output_tokens)
@@ -229,6 +218,7 @@ def _charged(status, http_status, usage: Usage, cost, latency, upstream_ms, erro
 
 def _finish(prepared: Prepared, outcome: Outcome, quietly: bool = False) -> None:
     """Settle the audit row and report it; a closing stream settles quietly (settle() logs failures)."""
+    record_route(prepared.reservation.record_id, prepared.route)
     try:
         settle(prepared.reservation, outcome)
     except Exception:  # logged by settle(); the sweeper releases the reservation

@@ -1,4 +1,4 @@
-"""The model list callers see: catalog entries with availability, limits and prices."""
+"""The model list callers see: catalog entries with availability, fallbacks, limits and prices."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ from gateway.state import GatewayState
 
 
 def list_models(state: GatewayState, only_available: bool = False) -> list[dict]:
-    """{id, provider, available, context_window, max_output_tokens, pricing} per catalog model."""
+    """{id, provider, available, status, fallbacks, context_window, max_output_tokens, pricing} per catalog
+    model; available = routable (by its own deployments or a fallback's), status says which (routing.py)."""
     models = []
     for entry in state.catalog.entries():
-        available = state.providers.available(entry.provider)
+        status = state.router.availability(entry)
+        available = status != "unavailable"
         if only_available and not available:
             continue
         models.append({
             "id": entry.id,
             "provider": entry.provider,
             "available": available,
+            "status": status,
+            "fallbacks": list(entry.fallbacks),
             "aliases": list(entry.aliases),
             "context_window": entry.context_window,
             "max_output_tokens": entry.max_output_tokens,

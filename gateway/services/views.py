@@ -77,6 +77,8 @@ def record_view(record: UsageRecord) -> dict:
         "cached_tokens": record.cached_tokens,
         "cost_usd": usd_number(record.cost_nanousd),
         "price_snapshot": record.price_snapshot,
+        "fallback_from": record.fallback_from,
+        "attempts": record.attempts,
         "latency_ms": record.latency_ms,
         "upstream_latency_ms": record.upstream_latency_ms,
         "client_ip": record.client_ip,

@@ -1,8 +1,7 @@
-"""What the console can say about upstreams before routing exists: which providers are configured, and how
-today's requests to each went, from the audit log.
+"""How today's requests to each upstream went, from the audit log: the same answer from every worker.
 
-Routing (several named upstreams per model, with health checks) is not in this gateway yet; the answer says
-so with routing_configured = false, and per-upstream health belongs next to these fields when it lands.
+GET /admin/upstreams (services/upstream_health.py) says what this process's router sees right now
+(states, cooldowns); this says what all workers' requests came to, by the upstream that answered.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ REACHED_UPSTREAM = ("ok", "upstream_error", "client_disconnected")
 
 
 def upstream_status(state: GatewayState, today: date | None = None) -> dict:
-    """Each provider known to the catalog or configured: configured?, models, today's outcomes."""
+    """Each upstream known to the catalog or configured: configured?, models, today's outcomes."""
     today = today or utcnow().date()
     models: dict[str, int] = {}
     for entry in state.catalog.entries():
@@ -40,7 +39,7 @@ def upstream_status(state: GatewayState, today: date | None = None) -> dict:
             "last_upstream_error_at": iso(row.last_error) if row else None,
             "mean_upstream_latency_ms": int(round(row.latency)) if row and row.latency is not None else None,
         })
-    return {"day": today.isoformat(), "routing_configured": False, "providers": providers}
+    return {"day": today.isoformat(), "providers": providers}
 
 
 def _outcomes_query(today: date):
