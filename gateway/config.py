@@ -31,6 +31,8 @@ class Settings:
     port: int
     database_url: str
     sqlite_path: str
+    db_pool_size: int
+    db_max_overflow: int
     openai_api_key: str | None
     anthropic_api_key: str | None
     openai_base_url: str
@@ -179,6 +181,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_integer(env, "PORT", 3100, minimum=1),
         database_url=database_url,
         sqlite_path=sqlite_path,
+        db_pool_size=_integer(env, "DB_POOL_SIZE", 10, minimum=1),
+        db_max_overflow=_integer(env, "DB_MAX_OVERFLOW", 10),
         openai_api_key=openai_key,
         anthropic_api_key=anthropic_key,
         openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1", ("http", "https")).rstrip("/"),
