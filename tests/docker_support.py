@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import tomllib
 import uuid
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import ADMIN_TOKEN, missing_service
-from tests.deploy_support import free_port, wait_until
+from tests.deploy_support import sse_events, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ID = f"dgt{os.getpid()}{uuid.uuid4().hex[:4]}"
@@ -35,6 +34,7 @@ HEALTHY_TIMEOUT_S = 60  # the image's HEALTHCHECK probes first at 15 s
 
 
 def project_version() -> str:
+    """The version pyproject.toml declares."""
     with open(ROOT / "pyproject.toml", "rb") as file:
         return tomllib.load(file)["project"]["version"]
 
@@ -49,6 +49,7 @@ def run(args: list[str], timeout: float = 120, check: bool = True, env: dict | N
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    """`docker ARGS`, output captured."""
     return run(["docker", *args], timeout=timeout, check=check)
 
 
@@ -60,12 +61,15 @@ def require_docker() -> None:
         missing_service("no Docker engine is running (../shared/tools/docker-standins up starts one)")
 
 
-def require_compose() -> str:
+def require_compose() -> list[str]:
+    """docker-compose (v1, as CI has), else `docker compose` (v2); skip (fail in CI) with neither."""
     require_docker()
     path = shutil.which("docker-compose")
-    if path is None:
-        missing_service("docker-compose is not installed")
-    return path
+    if path is not None:
+        return [path]
+    if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode == 0:
+        return ["docker", "compose"]
+    missing_service("neither docker-compose nor `docker compose` is installed")
 
 
 @dataclass(frozen=True)
@@ -85,18 +89,22 @@ def gateway_image() -> BuiltImage:
 
 
 def inspect(name: str, template: str) -> str:
+    """`docker inspect -f TEMPLATE` of a container."""
     return docker("inspect", "-f", template, name).stdout.strip()
 
 
 def container_ip(name: str, network: str) -> str:
+    """The container's address on the network."""
     return inspect(name, "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network)
 
 
 def health(name: str) -> str:
+    """starting / healthy / unhealthy (the HEALTHCHECK's verdict), or none."""
     return inspect(name, "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}")
 
 
 def wait_healthy(name: str, timeout_s: float = HEALTHY_TIMEOUT_S) -> None:
+    """Until the container's HEALTHCHECK says healthy; its last log lines in the assertion otherwise."""
     if not wait_until(lambda: health(name) == "healthy", timeout_s, 1):
         logs = docker("logs", "--tail", "30", name, check=False)
         raise AssertionError(f"{name} is {health(name)} after {timeout_s}s:\n{logs.stdout}{logs.stderr}")
@@ -142,12 +150,15 @@ class FakeUpstreamContainer:
         return self
 
     def enqueue(self, **behavior) -> None:
+        """A Behavior (tests/fake_upstream.py) for the next upstream request."""
         requests.post(self.control_url + "/enqueue", json=[behavior], timeout=5).raise_for_status()
 
-    def requests(self) -> list[dict]:
+    def received(self) -> list[dict]:
+        """What the fake received so far: path and body of each request."""
         return requests.get(self.control_url + "/requests", timeout=5).json()
 
     def remove(self) -> None:
+        """Kill and remove the container (python as PID 1 ignores SIGTERM)."""
         docker("rm", "-f", self.name, check=False)
 
 
@@ -166,10 +177,12 @@ class ComposeProject:
 
     @property
     def network(self) -> str:
+        """The project's default network (both Compose versions name it so)."""
         return f"{self.name}_default"
 
     def __call__(self, *args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
-        return run([self.binary, "-p", self.name, "-f", str(ROOT / self.compose_file),
+        """`docker-compose -p NAME -f FILE --env-file ENV ARGS`."""
+        return run([*self.binary, "-p", self.name, "-f", str(ROOT / self.compose_file),
                     "--env-file", str(self.env_file), *args], timeout=timeout, check=check, env=self.environment)
 
     def container(self, service: str) -> str:
@@ -179,6 +192,7 @@ class ComposeProject:
         return ids[0]
 
     def down(self) -> None:
+        """Remove the project's containers, networks and volumes."""
         self("down", "-v", "--remove-orphans", "--timeout", "20", check=False)
 
 
@@ -206,6 +220,7 @@ def create_account(base_url: str, admin_token: str, email: str) -> Account:
 
 
 def complete(base_url: str, account: Account, content: str = "Hello", **extra) -> requests.Response:
+    """POST /v1/llm/complete for gpt-4o-mini (the fake upstream answers it)."""
     return requests.post(base_url + "/v1/llm/complete", headers=account.headers, timeout=30,
                          json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}],
                                **extra})
@@ -213,8 +228,6 @@ def complete(base_url: str, account: Account, content: str = "Hello", **extra) -
 
 def stream_events(base_url: str, account: Account, on_first_event=None) -> list[tuple[float, str, str]]:
     """POST a streamed completion; (arrival time, event, data) per SSE event as the bytes arrive."""
-    from tests.deploy_support import sse_events
-
     events = []
     with requests.post(base_url + "/v1/llm/complete", headers=account.headers, stream=True, timeout=60,
                        json={"model": "gpt-4o-mini", "stream": True,
@@ -242,12 +255,3 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     assert result.returncode != 0, f"exited 0:\n{result.stdout}{result.stderr}"
     assert len(lines) == 1, f"{len(lines)} lines, not one:\n" + "\n".join(lines[-40:])
     return lines[0]
-
-
-def elapsed(function, *args, **kwargs) -> tuple[float, object]:
-    started = time.monotonic()
-    value = function(*args, **kwargs)
-    return time.monotonic() - started, value
-
-
-__all__ = ["free_port", "wait_until"]

@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN_TOKEN
-from tests.docker_support import (UPSTREAM_BASE_URL, Account, ComposeProject, FakeUpstreamContainer,
-                                  complete, free_port, gateway_image, pid1_environ, wait_healthy, wait_http)
+from tests.deploy_support import free_port
+from tests.docker_support import (UPSTREAM_BASE_URL, Account, ComposeProject, FakeUpstreamContainer, complete,
+                                  gateway_image, pid1_environ, wait_healthy, wait_http)
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ import time
 import pytest
 import requests
 
+from tests.deploy_support import free_port, wait_until
 from tests.docker_support import (PRODUCTION_ADMIN_TOKEN, ROOT, RUN_ID, UPSTREAM_BASE_URL, Account,
                                   FakeUpstreamContainer, assert_arrived_one_by_one, complete, create_account,
-                                  docker, free_port, gateway_image, health, inspect, one_line_error,
-                                  pid1_environ, project_version, stream_events, wait_healthy, wait_http,
-                                  wait_until)
+                                  docker, gateway_image, inspect, one_line_error, pid1_environ, project_version,
+                                  stream_events, wait_healthy, wait_http)
 
 NETWORK = f"{RUN_ID}-run"
 VOLUME = f"{RUN_ID}-data"
@@ -115,7 +115,7 @@ def test_admin_flow_completion_and_stream(served, account):
     response = complete(url, account)
     assert response.status_code == 200, response.text
     assert response.json()["content"] == "Hello from the fake upstream."
-    assert upstream.requests()[-1]["path"] == "/v1/chat/completions"
+    assert upstream.received()[-1]["path"] == "/v1/chat/completions"
 
     upstream.enqueue(chunks=CHUNKS, chunk_delay_s=CHUNK_DELAY_S)
     assert_arrived_one_by_one(stream_events(url, account), CHUNKS, CHUNK_DELAY_S)
@@ -130,11 +130,11 @@ def test_sigterm_lets_a_call_in_flight_finish(served, account):
     url, upstream, _ = served
     assert inspect(GATEWAY, "{{.Config.StopTimeout}}") == "150"
     upstream.enqueue(delay_s=IN_FLIGHT_S, reply="finished after the stop")
-    seen = len(upstream.requests())
+    seen = len(upstream.received())
     result = {}
     call = threading.Thread(target=lambda: result.update(response=complete(url, account)))
     call.start()
-    assert wait_until(lambda: len(upstream.requests()) > seen, 10), "the call never reached the upstream"
+    assert wait_until(lambda: len(upstream.received()) > seen, 10), "the call never reached the upstream"
     started = time.monotonic()
     docker("stop", GATEWAY, timeout=200)
     stopped_after = time.monotonic() - started
