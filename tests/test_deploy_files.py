@@ -137,7 +137,8 @@ def test_compose_needs_no_dotenv_file(compose_file, tmp_path):
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES)
 def test_compose_passes_every_setting_of_env_example_to_the_gateway(compose_file, tmp_path):
     """Each env.example setting is either wired by the compose file or taken from .env; none is dropped."""
-    compose_only = {"POSTGRES_PASSWORD", "GATEWAY_HTTP_PORT", "GATEWAY_PORT", "GATEWAY_IMAGE"}
+    # Read by compose itself, or (DOTENV_PATH) by gunicorn's config outside containers: not the gateway's.
+    compose_only = {"POSTGRES_PASSWORD", "GATEWAY_HTTP_PORT", "GATEWAY_PORT", "GATEWAY_IMAGE", "DOTENV_PATH"}
     if compose_file == "docker-compose.yml":
         compose_only.add("SQLITE_PATH")  # PostgreSQL stack: the image's /data/gateway.db is never used
     names = [name for name in env_example_names() if name not in compose_only]
