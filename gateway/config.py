@@ -41,6 +41,8 @@ class Settings:
     host: str
     port: int
     database_url: str
+    db_pool_size: int
+    db_max_overflow: int
     openai_api_key: str | None
     anthropic_api_key: str | None
     openai_base_url: str
@@ -192,6 +194,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=_text(env, "HOST", "0.0.0.0"),
         port=integer_setting(env, "PORT", 3100, minimum=1),
         database_url=database_url,
+        db_pool_size=integer_setting(env, "DB_POOL_SIZE", 10, minimum=1),
+        db_max_overflow=integer_setting(env, "DB_MAX_OVERFLOW", 10),
         openai_api_key=openai_key,
         anthropic_api_key=anthropic_key,
         openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1", ("http", "https")).rstrip("/"),

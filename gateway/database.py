@@ -19,7 +19,7 @@ def register_database(app: Flask, settings: Settings) -> None:
     """Configure the engine for the database in DATABASE_URL (or SQLite at SQLITE_PATH)."""
     url = settings.database_url
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(url)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(settings)
     if url.startswith("sqlite:///"):
         _ensure_parent_dir(url[len("sqlite:///"):])
     db.init_app(app)
@@ -29,13 +29,15 @@ def register_database(app: Flask, settings: Settings) -> None:
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
 
-def _engine_options(url: str) -> dict:
+def _engine_options(settings: Settings) -> dict:
+    """Per-process pool: on PostgreSQL, workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW) must fit max_connections."""
     # hide_parameters: an error's text would otherwise carry the row's values (prompts, under full logging).
-    if url.startswith("sqlite"):
+    if settings.database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 "pool_size": 64, "max_overflow": 64, "hide_parameters": True}
-    return {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True, "pool_recycle": 1800,
-            "pool_timeout": 5, "connect_args": {"connect_timeout": 3}, "hide_parameters": True}
+    return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow, "pool_pre_ping": True,
+            "pool_recycle": 1800, "pool_timeout": 5, "connect_args": {"connect_timeout": 3},
+            "hide_parameters": True}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

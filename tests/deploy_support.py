@@ -148,9 +148,11 @@ def nginx(upstream_port: int, workdir: Path) -> Iterator[Served]:
 def render_nginx_conf(workdir: Path, upstream_port: int, listen_port: int) -> Path:
     """The shipped server config with loopback addresses, inside a minimal main config using workdir."""
     server = NGINX_CONF.read_text()
-    server, upstreams = re.subn(r"server gateway:3100;", f"server 127.0.0.1:{upstream_port};", server)
+    server, upstreams = re.subn(r"set \$gateway_upstream gateway:3100;",
+                                f"set $gateway_upstream 127.0.0.1:{upstream_port};", server)
     server, listens = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen_port};", server)
-    assert (upstreams, listens) == (1, 1), "deploy/nginx.conf no longer has `server gateway:3100;`/`listen 80;`"
+    assert (upstreams, listens) == (1, 1), \
+        "deploy/nginx.conf no longer has `set $gateway_upstream gateway:3100;`/`listen 80;`"
     (workdir / "gateway.conf").write_text(server)
     user = "user root;\n" if os.geteuid() == 0 else ""
     temp_paths = "".join(f"    {kind}_temp_path {workdir / kind};\n"

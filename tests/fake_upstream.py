@@ -133,8 +133,9 @@ class _Server(ThreadingHTTPServer):
 class FakeUpstream:
     """The server: start(), enqueue()/set_default(), inspect requests, reset(), stop()."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
+        self._port = port
         self._lock = threading.Lock()
         self._queue: deque[Behavior] = deque()
         self._default = Behavior()
@@ -143,8 +144,8 @@ class FakeUpstream:
         self.requests: list[Recorded] = []
 
     def start(self) -> FakeUpstream:
-        """Listen on a free port and serve from a daemon thread."""
-        self._server = _Server((self._host, 0), _Handler)
+        """Listen on the given port (a free one by default) and serve from a daemon thread."""
+        self._server = _Server((self._host, self._port), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-upstream", daemon=True)

@@ -4,11 +4,14 @@ config), gunicorn settings follow the environment, the entrypoint migrates then 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.deploy_support import GUNICORN_CONF, ROOT, require_tool
 
@@ -106,3 +109,69 @@ def test_gunicorn_access_log_has_no_query_string_and_no_request_headers():
     log_format = settings["access_log_format"]
     assert "%(U)s" in log_format
     assert not any(atom in log_format for atom in ("%(r)s", "%(q)s", "%(a)s", "%(f)s", "}i)s", "%(headers)s"))
+
+
+def compose_environment(compose_file: str, workdir, dotenv: str | None) -> dict:
+    """The gateway's environment as docker-compose resolves it, with the given .env (None = no .env)."""
+    compose = require_tool("docker-compose")
+    shutil.copy(ROOT / compose_file, workdir / compose_file)
+    if dotenv is not None:
+        (workdir / ".env").write_text(dotenv)
+    result = subprocess.run([compose, "-f", compose_file, "config"], cwd=workdir, capture_output=True, text=True,
+                            timeout=60, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]["gateway"]["environment"]
+
+
+def env_example_names() -> list[str]:
+    return re.findall(r"^#?([A-Z][A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE)
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES)
+def test_compose_needs_no_dotenv_file(compose_file, tmp_path):
+    """D10: `docker-compose up` on a fresh checkout; unset settings are left out, not set empty."""
+    environment = compose_environment(compose_file, tmp_path, dotenv=None)
+    assert environment["ADMIN_TOKEN"] is None
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES)
+def test_compose_passes_every_setting_of_env_example_to_the_gateway(compose_file, tmp_path):
+    """Each env.example setting is either wired by the compose file or taken from .env; none is dropped."""
+    # Read by compose itself, or (DOTENV_PATH) by gunicorn's config outside containers: not the gateway's.
+    compose_only = {"POSTGRES_PASSWORD", "GATEWAY_HTTP_PORT", "GATEWAY_PORT", "GATEWAY_IMAGE", "DOTENV_PATH"}
+    if compose_file == "docker-compose.yml":
+        compose_only.add("SQLITE_PATH")  # PostgreSQL stack: the image's /data/gateway.db is never used
+    names = [name for name in env_example_names() if name not in compose_only]
+    environment = compose_environment(compose_file, tmp_path, "".join(f"{name}=from-dotenv\n" for name in names))
+    missing = [name for name in names if name not in environment]
+    assert missing == [], f"add {missing} to the gateway's environment in {compose_file}"
+    assert environment["ADMIN_TOKEN"] == "from-dotenv"
+    wired = {name: value for name, value in environment.items() if value != "from-dotenv"}
+    expected_wired = {"HOST", "PORT", "DATABASE_URL", "RATELIMIT_STORAGE_URI"}
+    if compose_file == "docker-compose.yml":
+        expected_wired |= {"GATEWAY_ENV", "TRUSTED_PROXY_COUNT"}
+    else:
+        expected_wired |= {"SQLITE_PATH", "WEB_CONCURRENCY"}
+    assert expected_wired <= set(wired), wired
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES)
+def test_compose_never_unsets_what_the_image_sets(compose_file, tmp_path):
+    """Compose v1 sends a bare name that is unset as "NAME", and Docker then removes the image's value."""
+    image_env = set(re.findall(r"^\s+([A-Z][A-Z0-9_]+)=", (ROOT / "Dockerfile").read_text(), re.MULTILINE))
+    assert {"MALLOC_ARENA_MAX", "SQLITE_PATH", "HOST", "PORT"} <= image_env
+    environment = compose_environment(compose_file, tmp_path, dotenv=None)
+    unset = [name for name in image_env if name in environment and environment[name] is None]
+    assert unset == []
+    assert environment["MALLOC_ARENA_MAX"] == "2"
+
+
+def test_full_stack_is_production_with_a_pool_that_fits_postgres(tmp_path):
+    """D8: workers x (pool + overflow) stays under max_connections, with room for migrations and psql."""
+    environment = compose_environment("docker-compose.yml", tmp_path, dotenv=None)
+    assert environment["GATEWAY_ENV"] == "production"
+    config = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    command = " ".join(config["services"]["postgres"]["command"])
+    max_connections = int(re.search(r"max_connections=(\d+)", command).group(1))
+    per_worker = int(environment["DB_POOL_SIZE"]) + int(environment["DB_MAX_OVERFLOW"])
+    assert int(environment["WEB_CONCURRENCY"]) * per_worker <= max_connections - 10
