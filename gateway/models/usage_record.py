@@ -1,7 +1,10 @@
 """The audit log: one row per authenticated request, from reservation to settlement.
 
 counted says whether the row holds a share of the user's counters: a pending row holds its
-reserved amounts, a settled row its actual ones, a refused or released row nothing.
+reserved amounts, a settled row its actual ones, a refused or released row nothing. billing_rule says
+why a settled row costs what it costs (gateway/services/settlement.py names the rules); heartbeat_at is
+when the worker serving a pending row last said it is alive (the reconciler charges rows whose worker
+went quiet).
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.extensions import db
 from gateway.models.types import BigId, UTCDateTime
 
-RECORD_STATUSES = ("pending", "ok", "upstream_error", "client_disconnected", "quota_exceeded",
-                   "invalid_request", "released")
+RECORD_STATUSES = ("pending", "ok", "upstream_error", "client_disconnected", "internal_error", "quota_exceeded",
+                   "concurrency_limited", "invalid_request", "reconciled", "released")
 
 
 class UsageRecord(db.Model):
@@ -44,6 +47,7 @@ class UsageRecord(db.Model):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cached_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost_nanousd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    billing_rule: Mapped[str | None] = mapped_column(String(24))
     price_snapshot: Mapped[dict | None] = mapped_column(JSON)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     upstream_latency_ms: Mapped[int | None] = mapped_column(Integer)
@@ -53,3 +57,4 @@ class UsageRecord(db.Model):
     month_start: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

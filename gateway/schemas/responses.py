@@ -216,6 +216,7 @@ class EffectiveLimitsSchema(Schema):
     daily_tokens = _required(fields.Integer)
     monthly_spend_cap_usd = _required(fields.Float)
     rate_limit_max = _required(fields.Integer)
+    max_concurrent_requests = _required(fields.Integer)
     overrides = _required(fields.List, fields.String())
 
 
