@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.config import Settings
 from gateway.providers.registry import ProviderRegistry
 from gateway.services.catalog import ModelCatalog
 from gateway.services.key_cache import VerifiedKeyCache
+from gateway.services.live_reservations import LiveReservations
 
 
 @dataclass
 class GatewayState:
-    """Settings, model catalog, providers and the verified-key cache of one app."""
+    """Settings, model catalog, providers, the verified-key cache and the reservations in flight of one app."""
 
     settings: Settings
     catalog: ModelCatalog
     providers: ProviderRegistry
     key_cache: VerifiedKeyCache
+    live: LiveReservations = field(default_factory=LiveReservations)
