@@ -472,3 +472,25 @@ def test_stalled_clients_cannot_freeze_a_directly_exposed_gunicorn(tmp_path, fak
         finally:
             for sock in stalled:
                 sock.close()
+
+
+def test_postgresql_sessions_are_read_committed_even_if_the_server_default_is_not(app_factory, database_url):
+    """The conditional UPDATEs queue behind each other only under READ COMMITTED (review 1.8)."""
+    from sqlalchemy import text
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    app = app_factory()
+    with app.app_context():
+        name = db.engine.url.database
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_isolation TO '
+                                    "'repeatable read'"))
+        try:
+            db.engine.dispose()
+            assert db.session.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+            db.session.rollback()
+        finally:
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_isolation'))
+            db.engine.dispose()
