@@ -474,13 +474,14 @@ def test_stalled_clients_cannot_freeze_a_directly_exposed_gunicorn(tmp_path, fak
                 sock.close()
 
 
-def test_postgresql_sessions_are_read_committed_even_if_the_server_default_is_not(app_factory, database_url):
+def test_postgresql_sessions_are_read_committed_even_if_the_server_default_is_not(session_postgres_url,
+                                                                                fake_upstream):
     """The conditional UPDATEs queue behind each other only under READ COMMITTED (review 1.8)."""
     from sqlalchemy import text
 
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
-    app = app_factory()
+    from tests.conftest import base_config, make_app
+
+    app = make_app(base_config(session_postgres_url, fake_upstream))
     with app.app_context():
         name = db.engine.url.database
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -493,4 +494,5 @@ def test_postgresql_sessions_are_read_committed_even_if_the_server_default_is_no
         finally:
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 connection.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_isolation'))
+            db.session.remove()
             db.engine.dispose()

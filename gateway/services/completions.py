@@ -107,8 +107,8 @@ class CompletionPipeline:
             price_snapshot=price_snapshot(entry),
             prompt_record=prompt_record(request.messages, self._settings.prompt_logging),
         )
-        reservation = reserve(facts, caller.limits)
         prompt_estimate = min(estimate_prompt_tokens(request.messages), reserved_prompt)
+        reservation = reserve(facts, caller.limits)  # the last step: from here on a _Ticket must settle it
         return Prepared(entry, request, reservation, prompt_estimate, meta)
 
     def _resolve(self, given: CompletionInput) -> ModelEntry:
