@@ -108,6 +108,10 @@ def test_limits_set_and_show(runner, user):
     out = ok(runner, "limits", "set", user, "--daily-requests", "default", "--rate-limit-max", "3")
     assert "daily_requests           1000    default" in out and "rate_limit_max           3       override" in out
     assert ok(runner, "limits", "show", user) == out
+    out = ok(runner, "limits", "set", user, "--max-concurrent-requests", "4")
+    assert "max_concurrent_requests  4       override" in out
+    assert "max_concurrent_requests  0       default" in ok(runner, "limits", "set", user,
+                                                            "--max-concurrent-requests", "default")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -116,6 +120,7 @@ def test_limits_set_and_show(runner, user):
     (("--monthly-spend-cap-usd", "NaN"), "monthly_spend_cap_usd: Must be a finite number."),
     (("--monthly-spend-cap-usd", "0.0000001"), "monthly_spend_cap_usd: Must have at most 6 decimal places."),
     (("--rate-limit-max", "0"), "rate_limit_max: Must be greater than or equal to 1"),
+    (("--max-concurrent-requests", "-1"), "max_concurrent_requests: Must be greater than or equal to 0"),
     ((), "nothing to change"),
 ])
 def test_limits_set_errors(runner, user, args, message):
