@@ -4,7 +4,8 @@ Reads .env (if present; DOTENV_PATH names another file) so `make run` and the Do
 same settings. Environment: WEB_CONCURRENCY (workers), GUNICORN_THREADS (threads per worker),
 GUNICORN_GRACEFUL_TIMEOUT (seconds a stopping worker may finish in-flight requests),
 GUNICORN_ACCESS_LOG ("-" = also write gunicorn's own access line; the app already logs one JSON line per
-request as logger gateway.access), GUNICORN_LOG_LEVEL, PROMETHEUS_MULTIPROC_DIR (a fresh temp dir if unset).
+request as logger gateway.access), GUNICORN_LOG_LEVEL, PROMETHEUS_MULTIPROC_DIR (a fresh temp dir if unset),
+GUNICORN_CLIENT_TIMEOUT (seconds a client socket may stall in one read or write; 0 = never time out).
 """
 
 import glob
@@ -13,6 +14,7 @@ import shutil
 import tempfile
 
 from dotenv import load_dotenv
+from gunicorn.workers import gthread
 
 from gateway.config import ConfigError, Settings, exit_on_config_error, integer_setting, load_settings
 from gateway.services.catalog import ModelCatalog
@@ -87,6 +89,24 @@ control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip() or "gunic
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
 # Worker heartbeats in memory, not on the container's overlay filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gthread gives a connection a thread once a byte arrives, then reads the request on a blocking socket with no
+# timeout: a client that stalls mid-request holds the thread for good, and `threads` of them freeze the worker.
+# Behind nginx (the compose stack) nginx reads whole requests first; served directly (`make run`, the SQLite
+# compose) every read and write of a client socket gets this timeout instead. A client stalled that long is
+# dropped (a stream it stopped reading is settled as client_disconnected).
+client_timeout = _read("GUNICORN_CLIENT_TIMEOUT", 30)
+
+
+class _ClientTimeoutConn(gthread.TConn):
+    """A gthread connection whose socket operations time out after client_timeout seconds."""
+
+    def init(self):
+        super().init()
+        self.sock.settimeout(client_timeout)
+
+
+if client_timeout > 0:
+    gthread.TConn = _ClientTimeoutConn
 
 
 def on_starting(server):

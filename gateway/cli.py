@@ -8,20 +8,20 @@ from flask.cli import AppGroup
 
 from gateway.cli_admin import register_admin_commands
 from gateway.services.reconcile import counter_mismatches
-from gateway.services.settlement import sweep_stale_reservations
+from gateway.services.settlement import reconcile_stale_reservations
 from gateway.current import gateway_state
 
-quotas_cli = AppGroup("quotas", help="Quota reservations: sweep stale ones, check counters against the audit log.")
+quotas_cli = AppGroup("quotas", help="Quota reservations: charge abandoned ones, check counters against the audit log.")
 
 
 @quotas_cli.command("sweep")
 @click.option("--older-than", type=int, default=None,
-              help="Release pending reservations older than this many seconds (default RESERVATION_TTL_S).")
+              help="Charge pending reservations not heartbeated for this many seconds (default RESERVATION_TTL_S).")
 def sweep_command(older_than: int | None) -> None:
-    """Release reservations left pending by crashed workers."""
+    """Charge the reservations of requests whose worker died or lost the database at settlement."""
     ttl = older_than if older_than is not None else gateway_state().settings.reservation_ttl_s
-    released = sweep_stale_reservations(ttl)
-    click.echo(f"released {released} stale reservation(s) older than {ttl}s")
+    reconciled = reconcile_stale_reservations(ttl)
+    click.echo(f"charged {reconciled} abandoned reservation(s) not heartbeated for {ttl}s")
 
 
 @quotas_cli.command("check")

@@ -124,7 +124,8 @@ def users_list(status: str | None, limit: int | None, cursor: str | None) -> Non
     body = users.list_users(gateway_state().settings, **query)
     rows = [{**user, **user["limits"]} for user in body["data"]]
     print_page({**body, "data": rows}, ("id", "name", "email", "status", "daily_requests", "daily_tokens",
-                                        "monthly_spend_cap_usd", "rate_limit_max", "created_at"))
+                                        "monthly_spend_cap_usd", "rate_limit_max", "max_concurrent_requests",
+                                        "created_at"))
 
 
 @users_cli.command("show")
@@ -198,16 +199,19 @@ def limit_value(raw: str, integer: bool = True):
 @click.option("--daily-tokens", help="Integer >= 0, or 'default'.")
 @click.option("--monthly-spend-cap-usd", help="USD, at most 6 decimals, or 'default'.")
 @click.option("--rate-limit-max", help="Requests per window, >= 1, or 'default'.")
+@click.option("--max-concurrent-requests", help="Requests in flight at once, >= 0 (0 = unlimited), or 'default'.")
 @cli_errors
-def limits_set(user_id: int, daily_requests, daily_tokens, monthly_spend_cap_usd, rate_limit_max) -> None:
+def limits_set(user_id: int, daily_requests, daily_tokens, monthly_spend_cap_usd, rate_limit_max,
+               max_concurrent_requests) -> None:
     """Change only the limits given; 'default' puts one back to the configured default."""
     given = {"daily_requests": daily_requests, "daily_tokens": daily_tokens,
-             "monthly_spend_cap_usd": monthly_spend_cap_usd, "rate_limit_max": rate_limit_max}
+             "monthly_spend_cap_usd": monthly_spend_cap_usd, "rate_limit_max": rate_limit_max,
+             "max_concurrent_requests": max_concurrent_requests}
     changes = {name: limit_value(raw, integer=name != "monthly_spend_cap_usd")
                for name, raw in given.items() if raw is not None}
     if not changes:
         fail("nothing to change: pass at least one of --daily-requests, --daily-tokens, "
-             "--monthly-spend-cap-usd, --rate-limit-max")
+             "--monthly-spend-cap-usd, --rate-limit-max, --max-concurrent-requests")
     data = LimitsSchema().load({"user_id": user_id, **changes})
     body = users.update_limits(data.pop("user_id"), data, gateway_state().settings)
     click.echo(f"limits of user {body['user_id']}")

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("development", "production", "testing")
 PROMPT_LOGGING_MODES = ("off", "redacted", "full")
+# What a failure after the request reached the upstream costs (the audit row names the rule applied).
+BILL_FAILED_UPSTREAM_RULES = ("prompt", "none")
 DATABASE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres", "sqlite")
 LIMITER_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
 MIN_PRODUCTION_ADMIN_TOKEN = 32
@@ -59,6 +61,8 @@ class Settings:
     default_daily_tokens: int
     default_monthly_spend_cap_usd: Decimal
     default_max_tokens: int
+    default_max_concurrent_requests: int
+    bill_failed_upstream: str
     default_model: str
     upstream_timeout_s: float
     upstream_connect_timeout_s: float
@@ -212,6 +216,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_daily_tokens=integer_setting(env, "DEFAULT_DAILY_TOKENS", 100000),
         default_monthly_spend_cap_usd=_money(env, "DEFAULT_MONTHLY_SPEND_CAP_USD", "50"),
         default_max_tokens=integer_setting(env, "DEFAULT_MAX_TOKENS", 1024, minimum=1),
+        default_max_concurrent_requests=integer_setting(env, "DEFAULT_MAX_CONCURRENT_REQUESTS", 0),
+        bill_failed_upstream=_choice(env, "BILL_FAILED_UPSTREAM", "prompt", BILL_FAILED_UPSTREAM_RULES),
         default_model=_text(env, "DEFAULT_MODEL", _default_model(openai_key, anthropic_key, mock)),
         upstream_timeout_s=_number(env, "UPSTREAM_TIMEOUT_S", 120.0, minimum=0.001),
         upstream_connect_timeout_s=_number(env, "UPSTREAM_CONNECT_TIMEOUT_S", 5.0, minimum=0.001),

@@ -35,9 +35,12 @@ def _engine_options(settings: Settings) -> dict:
     if settings.database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 "pool_size": 64, "max_overflow": 64, "hide_parameters": True}
+    # READ COMMITTED, whatever the server's default: the ledger's conditional UPDATEs rely on PostgreSQL
+    # re-checking their WHERE against the latest committed row; under REPEATABLE READ concurrent
+    # reservations of one user would fail with serialization errors instead of queueing.
     return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow, "pool_pre_ping": True,
             "pool_recycle": 1800, "pool_timeout": 5, "connect_args": {"connect_timeout": 3},
-            "hide_parameters": True}
+            "hide_parameters": True, "isolation_level": "READ COMMITTED"}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.config import Settings
 from gateway.providers.registry import ProviderRegistry
 from gateway.services.catalog import ModelCatalog
 from gateway.services.key_cache import VerifiedKeyCache
+from gateway.services.live_reservations import LiveReservations
 from gateway.services.routing import Router
 from gateway.upstream_config import UpstreamDefinition
 
 
 @dataclass
 class GatewayState:
-    """Settings, model catalog, upstreams, providers, router and the verified-key cache of one app."""
+    """Settings, catalog, upstreams, providers, router, the verified-key cache and the reservations in flight."""
 
     settings: Settings
     catalog: ModelCatalog
@@ -22,3 +23,4 @@ class GatewayState:
     key_cache: VerifiedKeyCache
     router: Router
     upstreams: tuple[UpstreamDefinition, ...]
+    live: LiveReservations = field(default_factory=LiveReservations)

@@ -18,7 +18,7 @@ from tests.fake_upstream import FakeUpstream
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123"
 REQUIRE_SERVICES = os.environ.get("DOMINION_REQUIRE_SERVICES") == "1"
-TABLES = ("usage_records", "usage_counters", "api_keys", "users")
+TABLES = ("usage_records", "usage_counters", "usage_in_flight", "api_keys", "users")
 
 
 def missing_service(message: str):

@@ -6,6 +6,11 @@ Default token counts, so tests can predict costs exactly:
   (at least 1); it is the total prompt, cached and cache-write tokens included (OpenAI semantics;
   the Anthropic wire gets input_tokens = prompt - cached - cache_write);
 - completion_tokens = number of content chunks (reply split into words, spaces kept).
+
+Ledger modes (each a Behavior field): bill_bytes bills the worst case the gateway's contract allows, one
+token per UTF-8 byte of text plus bill_message_overhead per message and bill_primer once; redirect_to
+answers 307 to another address (a second FakeUpstream on 127.0.0.2, say); sse_framing sends a stream
+chunked (the default), close-delimited (no length, the connection closes) or with a Content-Length.
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ class Behavior:
     error_midstream: bool = False
     omit_usage: bool = False
     error_param: str | None = None
+    bill_bytes: bool = False
+    bill_message_overhead: int = 0
+    bill_primer: int = 0
+    redirect_to: str | None = None
+    sse_framing: str = "chunked"
 
     def pieces(self) -> list[str]:
         """The streamed content pieces: chunks, or the reply split into words keeping their spaces."""
@@ -71,8 +81,12 @@ class Behavior:
         return self.completion_tokens if self.completion_tokens is not None else len(self.pieces())
 
     def prompt_count(self, body: dict) -> int:
-        """prompt_tokens, or the words of the request's text (see the module docstring)."""
-        return self.prompt_tokens if self.prompt_tokens is not None else count_prompt_words(body)
+        """prompt_tokens, the byte bound (bill_bytes), or the words of the request's text (module docstring)."""
+        if self.prompt_tokens is not None:
+            return self.prompt_tokens
+        if self.bill_bytes:
+            return count_prompt_bytes(body, self.bill_message_overhead, self.bill_primer)
+        return count_prompt_words(body)
 
 
 def count_prompt_words(body: dict) -> int:
@@ -85,6 +99,18 @@ def count_prompt_words(body: dict) -> int:
         if isinstance(text, str):
             words += len(text.split())
     return max(words, 1)
+
+
+def count_prompt_bytes(body: dict, per_message: int, primer: int) -> int:
+    """UTF-8 bytes of all message text and a top-level system, + per_message for each, + primer."""
+    texts = ([body["system"]] if body.get("system") else []) + \
+        [m.get("content") for m in body.get("messages") or [] if isinstance(m, dict)]
+    total = primer
+    for text in texts:
+        if isinstance(text, list):
+            text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
+        total += len(str(text or "").encode()) + per_message
+    return total
 
 
 class Headers(dict):
@@ -240,7 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: str(v) for k, v in behavior.headers.items()}
         if behavior.retry_after is not None:
             headers["retry-after"] = format(behavior.retry_after, "g")
-        if behavior.status >= 400:
+        if behavior.redirect_to is not None:
+            self._send_json(307, {"moved": True}, {**headers, "Location": behavior.redirect_to + self.path})
+        elif behavior.status >= 400:
             self._send_json(behavior.status, dialect.error_body(), headers)
         elif dialect.body.get("stream") is True:
             self._stream(dialect.stream_frames(), behavior, headers)
@@ -262,11 +290,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _stream(self, frames: list[Frame], behavior: Behavior, headers: dict) -> None:
-        """Chunked SSE, flushed per frame; drop_after_chunks aborts the socket without the last chunk."""
+        """SSE flushed per frame, framed as behavior.sse_framing says; drop_after_chunks aborts the socket."""
+        framing = behavior.sse_framing
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
+        if framing == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+        elif framing == "content-length":
+            self.send_header("Content-Length", str(sum(len(frame.data) for frame in frames)))
+        else:  # close-delimited: the body ends when the connection does
+            self.send_header("Connection", "close")
+            self.close_connection = True
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
@@ -279,11 +314,12 @@ class _Handler(BaseHTTPRequestHandler):
             if frame.kind == "content":
                 time.sleep(behavior.chunk_delay_s)
                 sent += 1
-            self._write_chunk(frame.data)
-        self._write_chunk(b"")
+            self._write_frame(frame.data, framing)
+        if framing == "chunked":
+            self._write_frame(b"", framing)
 
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+    def _write_frame(self, data: bytes, framing: str = "chunked") -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if framing == "chunked" else data)
         self.wfile.flush()
 
     def _abort(self) -> None:

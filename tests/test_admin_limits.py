@@ -9,7 +9,8 @@ from gateway.extensions import db
 from gateway.models import User
 from tests.test_admin_users import assert_error, new_user
 
-DEFAULTS = {"daily_requests": 1000, "daily_tokens": 100000, "monthly_spend_cap_usd": 50.0, "rate_limit_max": 60}
+DEFAULTS = {"daily_requests": 1000, "daily_tokens": 100000, "monthly_spend_cap_usd": 50.0, "rate_limit_max": 60,
+            "max_concurrent_requests": 0}
 
 
 @pytest.fixture
@@ -57,7 +58,8 @@ def test_user_view_shows_overrides(client, admin_headers, user_id):
 @pytest.mark.parametrize("field, value", [
     ("daily_requests", -1), ("daily_requests", "5"), ("daily_requests", 1.5), ("daily_requests", True),
     ("daily_requests", 2**31), ("daily_tokens", -5), ("daily_tokens", False), ("daily_tokens", [1]),
-    ("rate_limit_max", 0), ("rate_limit_max", "lots"),
+    ("rate_limit_max", 0), ("rate_limit_max", "lots"), ("max_concurrent_requests", -1),
+    ("max_concurrent_requests", "4"), ("max_concurrent_requests", 2.5),
     ("monthly_spend_cap_usd", -0.01), ("monthly_spend_cap_usd", "abc"), ("monthly_spend_cap_usd", "NaN"),
     ("monthly_spend_cap_usd", "Infinity"), ("monthly_spend_cap_usd", True), ("monthly_spend_cap_usd", "0.0000001"),
     ("monthly_spend_cap_usd", 1e9), ("monthly_spend_cap_usd", {"usd": 1}), ("burst", 5),

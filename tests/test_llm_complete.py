@@ -31,9 +31,13 @@ def sse_events(response) -> list[tuple[str, dict]]:
     return events
 
 
+LONG = [HELLO[0], {"role": "user", "content": "Say hello. " + "Lorem ipsum dolor sit amet. " * 40}]
+
+
 def test_openai_completion_shape_cost_and_upstream_request(app, client, account, fake_upstream):
+    # 1000 prompt tokens are within what this 1,130-byte prompt can cost (one token per byte at most).
     fake_upstream.enqueue(Behavior(reply="Hello!", prompt_tokens=1000, completion_tokens=500, cached_tokens=200))
-    response = post(client, account, model="gpt-4o", temperature=0.2, max_tokens=600)
+    response = post(client, account, model="gpt-4o", temperature=0.2, max_tokens=600, messages=LONG)
     body = response.get_json()
     assert response.status_code == 200, body
     assert body["id"] == response.headers["X-Request-ID"]
@@ -52,6 +56,22 @@ def test_openai_completion_shape_cost_and_upstream_request(app, client, account,
     assert (record.status, record.cost_nanousd, record.prompt_tokens, record.cached_tokens) == \
         ("ok", 7_250_000, 1000, 200)
     assert record.price_snapshot["input"] == "2.50"
+    assert (record.billing_rule, record.reserved_prompt_tokens) == ("usage", len("Be brief.") + len(LONG[1]["content"]) + 2 * 8 + 8)
+    assert counters_match_audit(app) == []
+
+
+def test_usage_above_the_worst_case_is_charged_at_the_reservation(app, client, account, fake_upstream):
+    """An upstream billing more than one token per prompt byte (outside the contract) cannot push spend
+    past a cap: settlement charges at most what was reserved, and says so."""
+    fake_upstream.enqueue(Behavior(reply="Hello!", prompt_tokens=1000, completion_tokens=500, cached_tokens=200))
+    response = post(client, account, model="gpt-4o", max_tokens=600)
+    reserved_prompt = len("Be brief.") + len("Say hello") + 2 * 8 + 8  # 42: the byte bound of HELLO
+    assert response.status_code == 200
+    assert response.get_json()["cost_usd"] == 0.006105  # 42 x $2.50 + 600 x $10.00 per 1M, not $0.00725
+    [record] = records(app)
+    assert (record.billing_rule, record.prompt_tokens, record.completion_tokens, record.cost_nanousd) == \
+        ("usage_capped", reserved_prompt, 500, 6_105_000)
+    assert record.cost_nanousd == record.reserved_cost_nanousd
     assert counters_match_audit(app) == []
 
 
@@ -172,8 +192,10 @@ def test_anthropic_stream(client, account, fake_upstream):
     (Behavior(status=400, error_message="bad param"), 400, "invalid_request_error"),
     (Behavior(delay_s=3), 504, "upstream_timeout"),
 ])
-def test_upstream_failures_are_mapped_and_released(app_factory, admin_headers, fake_upstream,
-                                                   behavior, status, error_type):
+def test_upstream_failures_are_mapped_and_billed_by_rule(app_factory, admin_headers, fake_upstream,
+                                                        behavior, status, error_type):
+    """An error status is a refusal (free); a read timeout happened after the upstream had the prompt,
+    which is billed (BILL_FAILED_UPSTREAM=prompt, the default)."""
     from tests.conftest import create_account
 
     app = app_factory(UPSTREAM_TIMEOUT_S="1")
@@ -186,7 +208,13 @@ def test_upstream_failures_are_mapped_and_released(app_factory, admin_headers, f
     if status == 429:
         assert response.headers["Retry-After"] == "7"
     [record] = records(app)
-    assert (record.status, record.counted, record.cost_nanousd) == ("upstream_error", False, 0)
+    if status == 504:
+        assert (record.status, record.counted, record.billing_rule) == ("upstream_error", True, "failed_prompt")
+        # Be brief. / Say hello: ceil(9 / 3) + 4 twice, + 3 (the ordinary-text estimate, not the bound)
+        assert (record.prompt_tokens, record.completion_tokens, record.cost_nanousd) == (17, 0, 17 * 1000)
+    else:
+        assert (record.status, record.counted, record.cost_nanousd, record.billing_rule) == \
+            ("upstream_error", False, 0, "refused")
     assert counters_match_audit(app) == []
 
 

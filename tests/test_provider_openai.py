@@ -367,9 +367,26 @@ def test_requests_exceptions_map_at_one_boundary():
     assert isinstance(upstream_failure(requests.ConnectTimeout(), "openai"), UpstreamTimeout)
     assert upstream_failure(requests.ConnectTimeout(), "openai").message == "timed out connecting to openai"
     assert isinstance(upstream_failure(requests.ReadTimeout(), "openai"), UpstreamTimeout)
-    assert upstream_failure(requests.ConnectionError(), "openai").message == "could not connect to openai"
+    assert upstream_failure(requests.ConnectionError(), "openai").message == \
+        "the connection to openai broke before it answered"
     assert upstream_failure(requests.exceptions.InvalidURL("http://x"), "openai").message == \
         "the request to openai failed (InvalidURL)"
+
+
+def test_only_failures_before_a_connection_are_free():
+    """The ledger bills what the upstream may have seen: a refused connection or a connect timeout never
+    reached it; a read timeout or a reset after connecting may have (billable)."""
+    from requests.packages.urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+    refused = requests.ConnectionError(MaxRetryError(None, "/v1", NewConnectionError(None, "refused")))
+    reset = requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
+    assert (upstream_failure(refused, "openai").message, upstream_failure(refused, "openai").billable) == \
+        ("could not connect to openai", False)
+    assert upstream_failure(requests.ConnectTimeout(), "openai").billable is False
+    assert upstream_failure(requests.exceptions.SSLError(), "openai").billable is False
+    assert upstream_failure(reset, "openai").billable is True
+    assert upstream_failure(requests.ReadTimeout(), "openai").billable is True
+    assert upstream_failure(requests.exceptions.ChunkedEncodingError(), "openai").billable is True
 
 
 def test_a_read_timeout_inside_a_body_is_a_timeout_and_never_retried():

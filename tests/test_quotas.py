@@ -11,12 +11,13 @@ from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
 from gateway.services.limits import effective_limits
 from gateway.services.quotas import ReservationFacts, reserve
-from gateway.services.settlement import sweep_stale_reservations
+from gateway.services.settlement import heartbeat, reconcile_stale_reservations
 from gateway.models import User
 from tests.conftest import counters_match_audit, create_account
 from tests.fake_upstream import Behavior
 
 HELLO = [{"role": "user", "content": "Say hello"}]
+LONG = [{"role": "user", "content": "Say hello. " * 10}]  # 110 bytes: room for up to 126 prompt tokens
 
 
 def burst(url: str, headers: dict, count: int, body: dict) -> list[requests.Response]:
@@ -119,25 +120,45 @@ def _pending_reservation(app, account, request_id="req_crashed"):
         return reserve(facts, limits)
 
 
-def test_sweeper_releases_stale_reservations(app, account, runner):
-    _pending_reservation(app, account)
+def test_reconciler_charges_the_reservation_of_rows_nobody_heartbeats(app, account):
+    reservation = _pending_reservation(app, account)
     assert counters_match_audit(app) == []
     with app.app_context():
-        assert sweep_stale_reservations(3600) == 0
-        assert sweep_stale_reservations(0, now=utcnow() + timedelta(seconds=5)) == 1
+        assert reconcile_stale_reservations(3600) == 0
+        assert reconcile_stale_reservations(0, now=utcnow() + timedelta(seconds=5)) == 1
         day = db.session.execute(select(UsageCounter).where(UsageCounter.period == "day")).scalar_one()
-        assert (day.requests, day.tokens, day.spend_nanousd) == (0, 0, 0)
+        assert (day.requests, day.tokens, day.spend_nanousd) == (1, 100, 5000)  # unchanged: charged in full
         record = db.session.execute(select(UsageRecord)).scalar_one()
-        assert (record.status, record.counted) == ("released", False)
+        assert (record.status, record.counted, record.billing_rule) == ("reconciled", True, "reservation")
+        assert (record.prompt_tokens, record.completion_tokens, record.cost_nanousd) == (10, 90, 5000)
+    assert reservation.record_id == record.id
+    assert counters_match_audit(app) == []
+
+
+def test_heartbeated_rows_are_left_alone(app, account):
+    reservation = _pending_reservation(app, account)
+    with app.app_context():
+        later = utcnow() + timedelta(seconds=100)
+        assert heartbeat({reservation.record_id}, now=later) == 1
+        assert reconcile_stale_reservations(60, now=later + timedelta(seconds=30)) == 0
+        assert reconcile_stale_reservations(60, now=later + timedelta(seconds=61)) == 1
     assert counters_match_audit(app) == []
 
 
 def test_quotas_sweep_and_check_commands(app, account, runner):
     _pending_reservation(app, account)
     result = runner.invoke(args=["quotas", "sweep", "--older-than", "3600"])
-    assert result.exit_code == 0 and "released 0" in result.output
+    assert result.exit_code == 0 and "charged 0" in result.output
     result = runner.invoke(args=["quotas", "check"])
     assert result.exit_code == 0 and "counters match" in result.output
+    with app.app_context():  # break the books on purpose: the check must say so and fail
+        db.session.execute(UsageCounter.__table__.update().where(UsageCounter.period == "day")
+                           .values(tokens=UsageCounter.tokens + 1))
+        db.session.commit()
+    result = runner.invoke(args=["quotas", "check"])
+    assert result.exit_code == 1 and "MISMATCH" in result.output and "'tokens': 101" in result.output
+    result = runner.invoke(args=["quotas", "sweep", "--older-than", "0"])
+    assert result.exit_code == 0 and "charged 1" in result.output
 
 
 def test_duplicate_request_id_is_409_and_counts_nothing(app, client, account):
@@ -154,7 +175,7 @@ def test_admin_usage_and_quota_endpoint_agree(client, account, admin_headers, fa
     fake_upstream.enqueue(Behavior(prompt_tokens=30, completion_tokens=12),
                           Behavior(prompt_tokens=50, completion_tokens=8, cached_tokens=20))
     for _ in range(2):
-        client.post("/v1/llm/complete", json={"model": "gpt-4o", "messages": HELLO}, headers=account.headers)
+        client.post("/v1/llm/complete", json={"model": "gpt-4o", "messages": LONG}, headers=account.headers)
     quota = client.get("/v1/llm/quota", headers=account.headers).get_json()
     usage = client.get(f"/admin/usage?user_id={account.user_id}", headers=admin_headers).get_json()["totals"]
     assert usage["requests"] == quota["daily_requests"]["used"] == 2
@@ -176,10 +197,10 @@ def test_sweeper_thread_runs_on_its_own(app_factory, admin_headers):
         for _ in range(50):
             with app.app_context():
                 status = db.session.execute(select(UsageRecord.status)).scalar_one()
-            if status == "released":
+            if status == "reconciled":
                 break
             time.sleep(0.1)
-        assert status == "released"
+        assert status == "reconciled"
     finally:
         thread.stop_event.set()
     assert counters_match_audit(app) == []

@@ -24,30 +24,48 @@ def load_body(schema: Schema):
     return schema.load(data)
 
 
+class _NotFinite(ValueError):
+    """A number JSON cannot carry: NaN, Infinity, or a literal too large for a double."""
+
+
+def _refuse_constant(name: str):
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotFinite(text)
+    return value
+
+
 def _strict_json(raw: bytes):
     """RFC 8259 JSON only: NaN, Infinity and numbers that overflow to infinity are refused, even in fields we
-    ignore, naming where they are; nesting too deep for the parser is a 400, not a RecursionError (a 500)."""
+    ignore; nesting too deep for the parser is a 400, not a RecursionError (a 500).
+
+    The checks are parser hooks (O(1) per number, inside json.loads), not a walk of the parsed tree: any
+    body up to MAX_REQUEST_BYTES costs about what json.loads costs (bench/json_validation.py).
+    """
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite as refused:
+        where = _top_level_non_finite(raw)
+        raise InvalidRequest(f"{where or 'body'}: {str(refused)[:24]} is not a JSON number (NaN, Infinity and "
+                             "numbers too large for a double are refused); send a finite number.",
+                             code="invalid_json", param=where) from None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _top_level_non_finite(raw: bytes) -> str | None:
+    """The top-level field holding the refused number, if it is one (one more parse, no walk of the tree)."""
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         return None
-    where = _first_non_finite(data)
-    if where is not None:
-        raise InvalidRequest(f"{where or 'body'}: NaN and Infinity are not JSON numbers; send a finite number.",
-                             code="invalid_json", param=where or None)
-    return data
-
-
-def _first_non_finite(data) -> str | None:
-    """The dotted path of the first non-finite number in a parsed body (iterative: bodies nest deeply)."""
-    pending = [("", data)]
-    while pending:
-        path, node = pending.pop()
-        if isinstance(node, float) and not math.isfinite(node):
-            return path
-        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        pending.extend((f"{path}.{key}" if path else str(key), value) for key, value in reversed(list(children)))
-    return None
+    if not isinstance(data, dict):
+        return None
+    return next((key for key, value in data.items() if isinstance(value, float) and not math.isfinite(value)), None)
 
 
 def load_query(schema: Schema):

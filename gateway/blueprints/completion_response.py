@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from flask import Response, g, jsonify, stream_with_context
+from flask import Flask, Response, current_app, g, jsonify, stream_with_context
 
 from gateway.blueprints.caller import request_meta
 from gateway.services.completions import Completion, CompletionInput, CompletionPipeline
@@ -18,13 +18,32 @@ def answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], d
     meta = request_meta(endpoint)
     if given.stream:
         entry, events = pipeline.stream(g.caller, given, meta)
-        return sse_response(frames(meta.request_id, entry, events))
+        try:
+            on_close = _in_app_context(current_app._get_current_object(), events.close)
+            return sse_response(frames(meta.request_id, entry, events), on_close=on_close)
+        except BaseException:
+            events.close()
+            raise
     return jsonify(body(pipeline.complete(g.caller, given, meta)))
 
 
-def sse_response(frames: Iterator[str]) -> Response:
-    """text/event-stream that keeps the app context alive until the stream ends, unbuffered by proxies."""
+def sse_response(frames: Iterator[str], on_close: Callable[[], None] | None = None) -> Response:
+    """text/event-stream that keeps the app context alive until the stream ends, unbuffered by proxies.
+
+    on_close runs when the server closes the response, whether or not the frames were ever iterated (a
+    client gone before the first byte): the stream's settlement must not depend on iteration.
+    """
     response = Response(stream_with_context(frames), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
+    if on_close is not None:
+        response.call_on_close(on_close)
     return response
+
+
+def _in_app_context(app: Flask, action: Callable[[], None]) -> Callable[[], None]:
+    """action, run inside its own app context: response close callbacks run after the request's is gone."""
+    def run() -> None:
+        with app.app_context():
+            action()
+    return run

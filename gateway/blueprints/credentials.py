@@ -24,12 +24,17 @@ def presented_key() -> str | None:
     return bearer_token() or request.headers.get("x-api-key") or None
 
 
+def tokens_match(presented: str, expected: str) -> bool:
+    """Whether presented is expected, in time that does not depend on where they first differ."""
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
 def require_static_token(expected: str, kind: str, failure: AuthenticationFailed) -> None:
-    """The request must carry `Bearer <expected>` (compared in constant time); failures are throttled per IP."""
+    """The request must carry `Bearer <expected>`, compared in constant time before anything else: the
+    right token is never refused by the failure throttle (a shared address cannot lock the operator
+    out); wrong ones are counted per address and get 429 once past the budget."""
+    if tokens_match(bearer_token(), expected):
+        return
     settings = gateway_state().settings
     throttle = FailureThrottle(limiter.limiter, settings.auth_failure_limit, settings.rate_limit_window_s, kind)
-    ip = client_ip()
-    throttle.check(ip)
-    if not hmac.compare_digest(bearer_token().encode(), expected.encode()):
-        throttle.record_failure(ip)
-        raise failure
+    raise throttle.failed(client_ip()) or failure

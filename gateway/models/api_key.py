@@ -19,6 +19,8 @@ class ApiKey(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(255))
+    # The first hex digits of sha256(key): refuses a wrong secret without argon2 (null on keys made before it).
+    key_check: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,7 +4,9 @@ counted says whether the row holds a share of the user's counters: a pending row
 reserved amounts, a settled row its actual ones, a refused or released row nothing.
 provider and model name the upstream and model that answered (or failed last); when a fallback model
 answered, fallback_from is the model the caller asked for; attempts lists every upstream call when
-there was more than one (null: the one upstream named).
+there was more than one (null: the one upstream named). billing_rule says why a settled row costs what
+it costs (gateway/services/settlement.py names the rules); heartbeat_at is when the worker serving a
+pending row last said it is alive (the reconciler charges rows whose worker went quiet).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.extensions import db
 from gateway.models.types import BigId, UTCDateTime
 
-RECORD_STATUSES = ("pending", "ok", "upstream_error", "client_disconnected", "quota_exceeded",
-                   "invalid_request", "released")
+RECORD_STATUSES = ("pending", "ok", "upstream_error", "client_disconnected", "internal_error", "quota_exceeded",
+                   "concurrency_limited", "invalid_request", "reconciled", "released")
 
 
 class UsageRecord(db.Model):
@@ -47,6 +49,7 @@ class UsageRecord(db.Model):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cached_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost_nanousd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    billing_rule: Mapped[str | None] = mapped_column(String(24))
     price_snapshot: Mapped[dict | None] = mapped_column(JSON)
     fallback_from: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[list | None] = mapped_column(JSON)
@@ -58,3 +61,4 @@ class UsageRecord(db.Model):
     month_start: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

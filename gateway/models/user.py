@@ -12,7 +12,7 @@ from gateway.extensions import db
 from gateway.models.types import UTCDateTime
 
 USER_STATUSES = ("active", "suspended")
-LIMIT_FIELDS = ("daily_requests", "daily_tokens", "monthly_spend_cap_usd", "rate_limit_max")
+LIMIT_FIELDS = ("daily_requests", "daily_tokens", "monthly_spend_cap_usd", "rate_limit_max", "max_concurrent_requests")
 
 
 class User(db.Model):
@@ -27,6 +27,7 @@ class User(db.Model):
     daily_tokens: Mapped[int | None] = mapped_column(BigInteger)
     monthly_spend_cap_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
     rate_limit_max: Mapped[int | None] = mapped_column(Integer)
+    max_concurrent_requests: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), onupdate=func.now())
 

@@ -73,7 +73,12 @@ class ChatChunk:
 
 
 class ProviderError(Exception):
-    """An upstream failure, already mapped to what the gateway answers its caller."""
+    """An upstream failure, already mapped to what the gateway answers its caller.
+
+    billable is False only when the provider cannot have charged for the request: it never received
+    it (connect failure) or refused it with an error status. Anything else (a read timeout, a broken or
+    unreadable answer) happened after the upstream had the prompt, and the ledger bills it.
+    """
 
     http_status = 502
     error_type = "upstream_error"
@@ -85,12 +90,14 @@ class ProviderError(Exception):
         upstream_status: int | None = None,
         retry_after: float | None = None,
         param: str | None = None,
+        billable: bool = True,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.upstream_status = upstream_status
         self.retry_after = retry_after
         self.param = param
+        self.billable = billable
 
 
 class UpstreamError(ProviderError):

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.packages.urllib3.exceptions import ReadTimeoutError
+from requests.packages.urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from gateway.providers.base import (
     ProviderError,
@@ -103,13 +103,14 @@ def send_with_retries(session: requests.Session, endpoint: Endpoint, body: dict,
     Returns the final response, which may be an error status for the adapter to map with
     error_for_status(). Retries use the upstream's retry-after hint when it is at most 60 s (a longer
     hint is not retried) and exponential backoff otherwise. For streams only the response head is
-    awaited here, so a retry never happens after body bytes were handed on.
+    awaited here, so a retry never happens after body bytes were handed on. Redirects are never
+    followed: a 3xx is an UpstreamError, so no provider key or prompt ever reaches another address.
     """
     attempt = 0
     while True:
         try:
             response = session.post(endpoint.url, json=body, headers=endpoint.headers,
-                                    timeout=endpoint.timeout, stream=stream)
+                                    timeout=endpoint.timeout, stream=stream, allow_redirects=False)
             if stream and response.status_code >= 400:
                 _ = response.content  # read the small error body now, inside the boundary
         except requests.RequestException as exc:
@@ -118,6 +119,11 @@ def send_with_retries(session: requests.Session, endpoint: Endpoint, body: dict,
                 attempt += 1
                 continue
             raise upstream_failure(exc, endpoint.provider) from None
+        if response.is_redirect or 300 <= response.status_code < 400:
+            response.close()
+            raise UpstreamError(f"{endpoint.provider} answered with a redirect (HTTP {response.status_code}); the "
+                                "gateway never follows upstream redirects: set the base URL to the final address",
+                                upstream_status=response.status_code, billable=False)
         delay = _retry_delay(response, attempt, endpoint.max_retries, rng)
         if delay is None:
             return response
@@ -157,16 +163,30 @@ def _wraps_read_timeout(exc: BaseException) -> bool:
 
 
 def upstream_failure(exc: requests.RequestException, provider: str, *, midstream: bool = False) -> ProviderError:
-    """Map one requests exception to the ProviderError the gateway answers (never echoing URLs or keys)."""
+    """Map one requests exception to the ProviderError the gateway answers (never echoing URLs or keys).
+
+    Failures before a connection existed are not billable; everything after it may have reached the
+    upstream (a read timeout, a reset after sending, a break mid-response) and is.
+    """
     if isinstance(exc, requests.ConnectTimeout):
-        return UpstreamTimeout(f"timed out connecting to {provider}")
+        return UpstreamTimeout(f"timed out connecting to {provider}", billable=False)
     if isinstance(exc, requests.ReadTimeout) or _wraps_read_timeout(exc):
         return UpstreamTimeout(f"{provider} did not respond within the read timeout")
     if midstream or isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return UpstreamError(f"the connection to {provider} broke mid-response")
     if isinstance(exc, requests.ConnectionError):
-        return UpstreamError(f"could not connect to {provider}")
+        never_sent = _never_connected(exc)
+        return UpstreamError(f"could not connect to {provider}" if never_sent
+                             else f"the connection to {provider} broke before it answered", billable=not never_sent)
     return UpstreamError(f"the request to {provider} failed ({type(exc).__name__})")
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when no connection was made (refused, unresolvable, TLS handshake failed): nothing was sent."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 def sanitize(message: object, secrets: Iterable[str] = ()) -> str:
@@ -182,17 +202,20 @@ def error_for_status(provider: str, response: requests.Response, secrets: Iterab
     status = response.status_code
     message, param = _error_details(response)
     detail = sanitize(message, secrets) or f"HTTP {status}"
+    # An error status is the upstream saying it did not do the work: providers do not bill it.
     if status in INVALID_REQUEST_STATUSES:
         return UpstreamInvalidRequest(f"{provider} rejected the request: {detail}",
-                                      upstream_status=status, param=param)
+                                      upstream_status=status, param=param, billable=False)
     if status in CREDENTIAL_STATUSES:
-        return UpstreamError(f"{provider} rejected the gateway's provider credentials", upstream_status=status)
+        return UpstreamError(f"{provider} rejected the gateway's provider credentials", upstream_status=status,
+                             billable=False)
     if status == 429:
-        return UpstreamRateLimited(f"{provider} is rate limiting the gateway: {detail}",
-                                   upstream_status=status, retry_after=retry_hint(response.headers))
+        return UpstreamRateLimited(f"{provider} is rate limiting the gateway: {detail}", upstream_status=status,
+                                   retry_after=retry_hint(response.headers), billable=False)
     if status == 529:
-        return UpstreamError(f"{provider} is overloaded (HTTP 529): {detail}", upstream_status=status)
-    return UpstreamError(f"{provider} failed with HTTP {status}: {detail}", upstream_status=status)
+        return UpstreamError(f"{provider} is overloaded (HTTP 529): {detail}", upstream_status=status,
+                             billable=False)
+    return UpstreamError(f"{provider} failed with HTTP {status}: {detail}", upstream_status=status, billable=False)
 
 
 def _error_details(response: requests.Response) -> tuple[str, str | None]:

@@ -117,6 +117,7 @@ class LimitsSchema(StrictSchema):
     daily_tokens = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_INT64))
     monthly_spend_cap_usd = StrictMoney(allow_none=True)
     rate_limit_max = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=MAX_ID))
+    max_concurrent_requests = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_ID))
 
 
 class UsageQuerySchema(StrictSchema):

@@ -221,6 +221,7 @@ class EffectiveLimitsSchema(Schema):
     daily_tokens = required(fields.Integer)
     monthly_spend_cap_usd = required(fields.Float)
     rate_limit_max = required(fields.Integer)
+    max_concurrent_requests = required(fields.Integer)
     overrides = required(fields.List, fields.String())
 
 

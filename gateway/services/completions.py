@@ -2,14 +2,21 @@
 
 resolve model -> check with the provider -> reserve quota -> call upstream (no DB connection held)
 -> settle. Endpoints differ only in how they parse the body and format the answer.
+
+Every admitted request is settled exactly once (a _Ticket), whatever happens after the reservation:
+an answer, an upstream failure, any other exception (settled before it propagates), or a stream the
+client abandons before or after its first byte (StreamRelay.close(), which the response calls
+whether or not anyone iterated it). A database failure at settlement never costs the caller the answer.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway import metrics
 from gateway.errors import InvalidRequest
@@ -21,9 +28,9 @@ from gateway.services.completion_io import (Completion, CompletionInput, Request
 from gateway.services.pricing import cost_nanousd, estimate_prompt_tokens
 from gateway.services.prompt_record import prompt_record
 from gateway.services.quotas import ReservationFacts, Reservation, reserve
-from gateway.services.route_record import record_route
 from gateway.services.route import Route
-from gateway.services.settlement import Outcome, settle
+from gateway.services.route_record import record_route
+from gateway.services.settlement import Outcome, settle, settle_bounds
 from gateway.state import GatewayState
 
 log = logging.getLogger("gateway.completions")
@@ -43,6 +50,10 @@ class Prepared:
         """The model tried last, as served by its upstream: the one that answered, once one has."""
         return self.route.entry
 
+    @property
+    def request(self) -> ChatRequest:
+        return self.route.request
+
 
 class CompletionPipeline:
     """Runs completions for one app's catalog, providers and settings."""
@@ -54,82 +65,63 @@ class CompletionPipeline:
     def complete(self, caller: Caller, given: CompletionInput, meta: RequestMeta) -> Completion:
         """Run to the end; quota and upstream errors are raised after the audit row is settled."""
         prepared = self._prepare(caller, given, meta, stream=False)
+        ticket = _Ticket(self._state, prepared)
         upstream_started = time.perf_counter()
         try:
             result = self._state.router.complete(prepared.route)
+            upstream_ms = _ms_since(upstream_started)
+            outcome = ticket.settle(_charged("ok", 200, result.usage, "usage", prepared, upstream_ms))
         except ProviderError as error:
-            self._fail(prepared, error, upstream_started)
+            ticket.settle(self._failure(prepared, error, upstream_started))
             raise
-        upstream_ms = _ms_since(upstream_started)
-        cost = cost_nanousd(result.usage, prepared.entry)
-        latency = _ms_since(meta.started_at)
-        _finish(prepared, _charged("ok", 200, result.usage, cost, latency, upstream_ms))
-        return Completion(meta.request_id, prepared.entry, result, cost, latency, upstream_ms)
+        except BaseException:
+            ticket.settle(self._internal_failure(prepared, upstream_started))
+            raise
+        return Completion(meta.request_id, prepared.entry, result, outcome.cost_nanousd, outcome.latency_ms,
+                          upstream_ms)
 
-    def stream(self, caller: Caller, given: CompletionInput, meta: RequestMeta) -> tuple[ModelEntry, Iterator]:
+    def stream(self, caller: Caller, given: CompletionInput, meta: RequestMeta) -> tuple[ModelEntry, StreamRelay]:
         """Open the upstream stream and wait for its first chunk, so early failures are plain HTTP errors.
 
-        Returns the model entry and an iterator of StreamDelta ... StreamEnd | StreamFailure; closing
-        the iterator early (client gone) settles the request as client_disconnected.
+        Returns the model entry and a StreamRelay: an iterator of StreamDelta ... StreamEnd | StreamFailure
+        whose close() settles the request as client_disconnected if it has not ended (also when nobody
+        ever iterated it). The caller must arrange for close() to be called when the response is done.
         """
         prepared = self._prepare(caller, given, meta, stream=True)
+        ticket = _Ticket(self._state, prepared)
         upstream_started = time.perf_counter()
+        chunks = iter(())
         try:
             first, chunks = self._state.router.open_stream(prepared.route)
         except ProviderError as error:
-            self._fail(prepared, error, upstream_started)
+            ticket.settle(self._failure(prepared, error, upstream_started))
             raise
-        return prepared.entry, self._relay(prepared, first, chunks, upstream_started)
-
-    def _relay(self, prepared: Prepared, first: ChatChunk, chunks: Iterator[ChatChunk],
-               upstream_started: float) -> Iterator:
-        tally = _StreamTally(prepared.prompt_estimate)
-        outcome = None
-        metrics.stream_opened()
-        try:
-            chunk = first
-            while True:
-                tally.add(chunk)
-                if chunk.delta:
-                    yield StreamDelta(chunk.delta)
-                if chunk.finish_reason is not None or chunk.usage is not None:
-                    tally.note_end(chunk)
-                chunk = next(chunks, None)
-                if chunk is None:
-                    break
-            usage = tally.usage()
-            cost = cost_nanousd(usage, prepared.entry)
-            latency = _ms_since(prepared.meta.started_at)
-            outcome = _charged("ok", 200, usage, cost, latency, _ms_since(upstream_started))
-            yield StreamEnd(tally.finish_reason or "stop", usage, cost, latency)
-        except ProviderError as error:
-            outcome = self._midstream_failure(prepared, tally, error, upstream_started)
-            yield StreamFailure(error)
-        except GeneratorExit:
-            outcome = self._disconnected(prepared, tally, upstream_started)
+        except BaseException:
+            _close(chunks)
+            ticket.settle(self._internal_failure(prepared, upstream_started))
             raise
-        finally:
-            chunks.close()
-            metrics.stream_closed()
-            if outcome is None:
-                outcome = self._disconnected(prepared, tally, upstream_started)
-            _finish(prepared, outcome, quietly=True)
+        return prepared.entry, StreamRelay(self, ticket, first, chunks, upstream_started)
 
     def _prepare(self, caller: Caller, given: CompletionInput, meta: RequestMeta, stream: bool) -> Prepared:
-        # Routing (issue #14): the candidates, in trial order; the reservation covers the costliest.
+        # The candidates (deployments, then fallbacks) in trial order; the reservation covers the worst of them.
         route = self._state.router.plan(self._resolve(given), lambda entry: self._chat_request(entry, given),
                                         given.provider)
-        prompt_estimate = estimate_prompt_tokens(route.request.messages)
-        completion_tokens, cost = route.worst_case(prompt_estimate)
+        bound = route.worst_case(bill_failed_prompts=self._bills_failed_prompts)
+        entry, request = route.entry, route.request
         facts = ReservationFacts(
             request_id=meta.request_id, user_id=caller.user_id, key_id=caller.key_id,
-            endpoint=meta.endpoint, provider=route.entry.provider, model=route.entry.id, stream=stream,
-            client_ip=meta.client_ip, prompt_tokens=prompt_estimate, completion_tokens=completion_tokens,
-            cost_nanousd=cost, price_snapshot=price_snapshot(route.entry),
-            prompt_record=prompt_record(route.request.messages, self._settings.prompt_logging),
+            endpoint=meta.endpoint, provider=entry.provider, model=entry.id, stream=stream,
+            client_ip=meta.client_ip, prompt_tokens=bound.prompt_tokens, completion_tokens=bound.completion_tokens,
+            cost_nanousd=bound.cost_nanousd, price_snapshot=price_snapshot(entry),
+            prompt_record=prompt_record(request.messages, self._settings.prompt_logging),
         )
-        reservation = reserve(facts, caller.limits)
+        prompt_estimate = min(estimate_prompt_tokens(request.messages), bound.prompt_tokens)
+        reservation = reserve(facts, caller.limits)  # the last step: from here on a _Ticket must settle it
         return Prepared(route, reservation, prompt_estimate, meta)
+
+    @property
+    def _bills_failed_prompts(self) -> bool:
+        return self._settings.bill_failed_upstream == "prompt"
 
     def _resolve(self, given: CompletionInput) -> ModelEntry:
         name = given.model or self._settings.default_model
@@ -149,30 +141,145 @@ class CompletionPipeline:
                            temperature=given.temperature, top_p=given.top_p, stop=given.stop,
                            supports_sampling=entry.supports_sampling, supports_stop=entry.supports_stop)
 
-    def _fail(self, prepared: Prepared, error: ProviderError, upstream_started: float) -> None:
-        """An upstream failure before any output: give the whole reservation back."""
-        _finish(prepared, Outcome(
-            status="upstream_error", http_status=error.http_status, charged=False, error_type=error.error_type,
-            latency_ms=_ms_since(prepared.meta.started_at), upstream_latency_ms=_ms_since(upstream_started)))
+    def _failure(self, prepared: Prepared, error: ProviderError, upstream_started: float,
+                 tally: _StreamTally | None = None) -> Outcome:
+        """What an upstream failure costs: nothing if the upstream never had the request or refused it."""
         log.warning("upstream failed", extra={"request_id": prepared.meta.request_id,
                                               "error_type": error.error_type,
                                               "upstream_status": error.upstream_status})
+        free = None if error.billable else ("refused" if error.upstream_status else "not_sent")
+        return self._failed("upstream_error", error.http_status, error.error_type, free, prepared,
+                            upstream_started, tally)
 
-    def _midstream_failure(self, prepared, tally, error, upstream_started) -> Outcome:
-        """Bill what was delivered before the upstream broke; release if nothing was."""
-        if not tally.delivered_any:
-            return Outcome(status="upstream_error", http_status=error.http_status, charged=False,
-                           error_type=error.error_type, latency_ms=_ms_since(prepared.meta.started_at),
-                           upstream_latency_ms=_ms_since(upstream_started))
-        usage = tally.usage()
-        return _charged("upstream_error", error.http_status, usage, cost_nanousd(usage, prepared.entry),
-                        _ms_since(prepared.meta.started_at), _ms_since(upstream_started), error.error_type)
+    def _internal_failure(self, prepared: Prepared, upstream_started: float,
+                          tally: _StreamTally | None = None) -> Outcome:
+        """A bug between reservation and settlement: settled before the exception propagates, and billed
+        like a failure after sending (the upstream may well have answered)."""
+        log.error("completion failed inside the gateway", exc_info=True,
+                  extra={"request_id": prepared.meta.request_id})
+        return self._failed("internal_error", 500, "internal_error", None, prepared, upstream_started, tally)
 
-    def _disconnected(self, prepared, tally, upstream_started) -> Outcome:
+    def _failed(self, status: str, http_status: int, error_type: str, free_rule: str | None, prepared: Prepared,
+                upstream_started: float, tally: _StreamTally | None) -> Outcome:
+        """Output delivered is always billed with its prompt; otherwise a billable failure costs the prompt
+        estimate under BILL_FAILED_UPSTREAM=prompt and nothing under none (settlement.py names the rules)."""
+        delivered = tally is not None and tally.delivered_any
+        bill_prompt = self._settings.bill_failed_upstream == "prompt"
+        if delivered or (free_rule is None and bill_prompt):
+            usage = tally.usage() if tally is not None else Usage(prompt_tokens=prepared.prompt_estimate)
+            return _charged(status, http_status, usage, "failed_prompt" if bill_prompt else "failed_none",
+                            prepared, _ms_since(upstream_started), error_type)
+        return Outcome(status=status, http_status=http_status, charged=False, error_type=error_type,
+                       latency_ms=_ms_since(prepared.meta.started_at),
+                       upstream_latency_ms=_ms_since(upstream_started), billing_rule=free_rule or "failed_none")
+
+    def _disconnected(self, prepared: Prepared, tally: _StreamTally, upstream_started: float) -> Outcome:
         """The client went away: bill the prompt and the output delivered so far."""
-        usage = tally.usage()
-        return _charged("client_disconnected", 499, usage, cost_nanousd(usage, prepared.entry),
-                        _ms_since(prepared.meta.started_at), _ms_since(upstream_started), "client_disconnected")
+        return _charged("client_disconnected", 499, tally.usage(), tally.rule(), prepared,
+                        _ms_since(upstream_started), "client_disconnected")
+
+
+class _Ticket:
+    """One admitted request's claim on the ledger: heartbeated while in flight, settled exactly once."""
+
+    def __init__(self, state: GatewayState, prepared: Prepared) -> None:
+        self._live = state.live
+        self._bills_failed_prompts = state.settings.bill_failed_upstream == "prompt"
+        self.prepared = prepared
+        self._lock = threading.Lock()
+        self.settled: Outcome | None = None
+        self._live.add(prepared.reservation.record_id)
+
+    def settle(self, outcome: Outcome) -> Outcome:
+        """Write the outcome (capped at the reservation) once; later calls return the first one. Never raises
+        for a database failure: settle() retries, then leaves the row for the reconciler."""
+        with self._lock:
+            if self.settled is not None:
+                return self.settled
+            prepared = self.prepared
+            outcome = _with_failed_attempts(outcome, prepared, self._bills_failed_prompts)
+            self.settled = outcome = settle_bounds(prepared.reservation, outcome)
+        record_route(prepared.reservation.record_id, prepared.route)
+        try:
+            settle(prepared.reservation, outcome)
+        finally:
+            self._live.discard(prepared.reservation.record_id)
+        metrics.completion_settled(prepared.entry.provider, prepared.entry.id, outcome.status,
+                                   outcome.prompt_tokens, outcome.completion_tokens,
+                                   outcome.cost_nanousd if outcome.charged else 0, outcome.upstream_latency_ms)
+        return outcome
+
+
+class StreamRelay:
+    """The events of one admitted stream: StreamDelta ... then StreamEnd or StreamFailure.
+
+    It settles exactly once: when the upstream ends (before StreamEnd is handed out, so its cost is the
+    one charged), when the upstream fails, or in close() if neither happened (the client left, before or
+    after the first byte). close() is idempotent and must be called when the response is done.
+    """
+
+    def __init__(self, pipeline: CompletionPipeline, ticket: _Ticket, first: ChatChunk,
+                 chunks: Iterator[ChatChunk], upstream_started: float) -> None:
+        self._pipeline = pipeline
+        self._ticket = ticket
+        self._prepared = ticket.prepared
+        self._next: ChatChunk | None = first
+        self._chunks = chunks
+        self._upstream_started = upstream_started
+        self._tally = _StreamTally(self._prepared.prompt_estimate)
+        self._events: deque = deque()
+        self._ended = False
+        self._closed = False
+        metrics.stream_opened()
+
+    def __iter__(self) -> StreamRelay:
+        return self
+
+    def __next__(self):
+        while not self._events:
+            if self._ended:
+                raise StopIteration
+            self._advance()
+        return self._events.popleft()
+
+    def _advance(self) -> None:
+        """Take one upstream chunk and turn it into events (settling when the upstream ends or fails)."""
+        try:
+            chunk, self._next = self._next or next(self._chunks, None), None
+        except ProviderError as error:
+            self._end(self._pipeline._failure(self._prepared, error, self._upstream_started, self._tally))
+            self._events.append(StreamFailure(error))
+            return
+        except BaseException:
+            self._end(self._pipeline._internal_failure(self._prepared, self._upstream_started, self._tally))
+            raise
+        if chunk is None:
+            outcome = self._end(_charged("ok", 200, self._tally.usage(), self._tally.rule(), self._prepared,
+                                         _ms_since(self._upstream_started)))
+            self._events.append(StreamEnd(self._tally.finish_reason or "stop", self._tally.usage(),
+                                          outcome.cost_nanousd, outcome.latency_ms))
+            return
+        self._tally.add(chunk)
+        if chunk.delta:
+            self._events.append(StreamDelta(chunk.delta))
+        if chunk.finish_reason is not None or chunk.usage is not None:
+            self._tally.note_end(chunk)
+
+    def _end(self, outcome: Outcome) -> Outcome:
+        self._ended = True
+        _close(self._chunks)
+        return self._ticket.settle(outcome)
+
+    def close(self) -> None:
+        """The response is done: settle as client_disconnected unless the stream already ended."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self._ended:
+                self._end(self._pipeline._disconnected(self._prepared, self._tally, self._upstream_started))
+        finally:
+            metrics.stream_closed()
 
 
 class _StreamTally:
@@ -203,6 +310,10 @@ class _StreamTally:
         text = "".join(self.delivered)
         return Usage(prompt_tokens=self.prompt_estimate, completion_tokens=estimate_text_tokens(text))
 
+    def rule(self) -> str:
+        """usage when the upstream reported it, estimate otherwise."""
+        return "usage" if self.reported is not None else "estimate"
+
 
 def estimate_text_tokens(text: str) -> int:
     """Completion tokens of delivered text when the upstream never said (about 4 bytes a token)."""
@@ -210,23 +321,32 @@ def estimate_text_tokens(text: str) -> int:
     return (size + 3) // 4 if size else 0
 
 
-def _charged(status, http_status, usage: Usage, cost, latency, upstream_ms, error_type=None) -> Outcome:
+def _charged(status, http_status, usage: Usage, rule: str, prepared: Prepared, upstream_ms: int,
+             error_type=None) -> Outcome:
     return Outcome(status=status, http_status=http_status, charged=True, prompt_tokens=usage.prompt_tokens,
                    completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
-                   cost_nanousd=cost, error_type=error_type, latency_ms=latency, upstream_latency_ms=upstream_ms)
+                   cost_nanousd=cost_nanousd(usage, prepared.entry), error_type=error_type,
+                   latency_ms=_ms_since(prepared.meta.started_at), upstream_latency_ms=upstream_ms,
+                   billing_rule=rule)
 
 
-def _finish(prepared: Prepared, outcome: Outcome, quietly: bool = False) -> None:
-    """Settle the audit row and report it; a closing stream settles quietly (settle() logs failures)."""
-    record_route(prepared.reservation.record_id, prepared.route)
-    try:
-        settle(prepared.reservation, outcome)
-    except Exception:  # logged by settle(); the sweeper releases the reservation
-        if not quietly:
-            raise
-    metrics.completion_settled(prepared.entry.provider, prepared.entry.id, outcome.status,
-                               outcome.prompt_tokens, outcome.completion_tokens,
-                               outcome.cost_nanousd if outcome.charged else 0, outcome.upstream_latency_ms)
+def _with_failed_attempts(outcome: Outcome, prepared: Prepared, bill_failed_prompts: bool) -> Outcome:
+    """Add the prompt of every earlier attempt that failed after its upstream had the request (a fallback
+    followed), at that model's prices, under BILL_FAILED_UPSTREAM=prompt; the reservation covers them."""
+    earlier = [a for a in prepared.route.attempts[:-1] if a.billable] if bill_failed_prompts else []
+    if not earlier:
+        return outcome
+    prompt = Usage(prompt_tokens=prepared.prompt_estimate)
+    extra_cost = sum(cost_nanousd(prompt, attempt.entry) for attempt in earlier)
+    return replace(outcome, charged=True, prompt_tokens=outcome.prompt_tokens + prompt.prompt_tokens * len(earlier),
+                   cost_nanousd=(outcome.cost_nanousd if outcome.charged else 0) + extra_cost,
+                   billing_rule=outcome.billing_rule if outcome.charged else "failed_prompt")
+
+
+def _close(chunks) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _ms_since(started: float) -> int:

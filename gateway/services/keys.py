@@ -11,7 +11,7 @@ from gateway.extensions import db
 from gateway.models import ApiKey
 from gateway.models.types import MAX_ID, utcnow
 from gateway.services.key_cache import VerifiedKeyCache
-from gateway.services.key_material import display_prefix, generate_key, hash_key
+from gateway.services.key_material import display_prefix, generate_key, hash_key, key_check
 from gateway.services.users import load_user
 from gateway.services.views import iso, key_view
 
@@ -27,7 +27,7 @@ def create_key(user_id: int, name: str, expires_at: datetime | None = None) -> d
     key_hash = hash_key(plaintext)
     user = load_user(user_id)
     key = ApiKey(user_id=user.id, name=name.strip(), public_id=public_id, key_hash=key_hash,
-                 expires_at=expires_at)
+                 key_check=key_check(plaintext), expires_at=expires_at)
     db.session.add(key)
     db.session.flush()
     db.session.refresh(key)

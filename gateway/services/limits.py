@@ -16,6 +16,7 @@ class EffectiveLimits:
     daily_tokens: int
     monthly_spend_cap_usd: Decimal
     rate_limit_max: int
+    max_concurrent_requests: int  # 0 = unlimited
     overrides: tuple[str, ...]
 
     @property
@@ -29,6 +30,7 @@ class EffectiveLimits:
             "daily_tokens": self.daily_tokens,
             "monthly_spend_cap_usd": float(self.monthly_spend_cap_usd),
             "rate_limit_max": self.rate_limit_max,
+            "max_concurrent_requests": self.max_concurrent_requests,
             "overrides": list(self.overrides),
         }
 
@@ -40,6 +42,7 @@ def effective_limits(user, settings: Settings) -> EffectiveLimits:
         "daily_tokens": settings.default_daily_tokens,
         "monthly_spend_cap_usd": settings.default_monthly_spend_cap_usd,
         "rate_limit_max": settings.rate_limit_max,
+        "max_concurrent_requests": settings.default_max_concurrent_requests,
     }
     values, overrides = {}, []
     for name, default in defaults.items():

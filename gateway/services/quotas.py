@@ -1,10 +1,11 @@
 """Quota reservations that hold under concurrency: conditional counter UPDATEs plus a pending audit row.
 
-reserve() admits a request only if single-statement conditional UPDATEs on the user's day and month
-counters succeed (`... WHERE used + n <= limit`), in the same short transaction that inserts the
-pending audit row. settle() moves the counters by (actual - reserved); release() gives the
-reservation back. The database serialises the UPDATEs, so no burst overshoots at admission; settlement
-may still add (actual - reserved) when the upstream used more than the reservation assumed.
+reserve() admits a request only if single-statement conditional UPDATEs succeed, in the same short
+transaction that inserts the pending audit row: a concurrency slot (services/in_flight.py), then the
+user's day and month counters (`... WHERE used + n <= limit`). The amounts reserved are the request's
+worst case (services/pricing.py: every prompt byte a token, plus max_tokens of output), and settlement
+(services/settlement.py) never charges more than was reserved, so counters can only go down after
+admission: no burst and no settlement ever takes a counter past its limit.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from gateway import metrics
-from gateway.errors import Conflict, QuotaExceeded
+from gateway.errors import Conflict, QuotaExceeded, RateLimited
 from gateway.extensions import db
 from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
 from gateway.money import usd_number
+from gateway.services.in_flight import in_flight, take_slot
 from gateway.services.limits import EffectiveLimits
+from gateway.services.reconcile import snapshot
+
+CONCURRENCY_RETRY_AFTER_S = 1
 
 
 STATUS_KEYS = {"daily_requests": "daily_requests", "daily_tokens": "daily_tokens",
@@ -37,8 +42,13 @@ class Reservation:
     user_id: int
     day_start: date
     month_start: date
-    tokens: int
+    prompt_tokens: int
+    completion_tokens: int
     cost_nanousd: int
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass(frozen=True)
@@ -67,16 +77,19 @@ def period_starts(now: datetime) -> tuple[date, date]:
 
 
 def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | None = None) -> Reservation:
-    """Admit and hold the request's worst case, or raise QuotaExceeded leaving a refused audit row."""
+    """Admit and hold the request's worst case, or raise QuotaExceeded / RateLimited (concurrency)
+    leaving a refused audit row."""
     now = now or utcnow()
     day, month = period_starts(now)
     tokens = facts.prompt_tokens + facts.completion_tokens
     try:
-        refused = _hold(facts.user_id, day, month, tokens, facts.cost_nanousd, limits)
+        refused = "max_concurrent_requests" if not take_slot(facts.user_id, limits.max_concurrent_requests) \
+            else _hold(facts.user_id, day, month, tokens, facts.cost_nanousd, limits)
         if refused is None:
             record_id = _insert_record(facts, day, month, status="pending", counted=True)
             db.session.commit()
-            return Reservation(record_id, facts.user_id, day, month, tokens, facts.cost_nanousd)
+            return Reservation(record_id, facts.user_id, day, month, facts.prompt_tokens, facts.completion_tokens,
+                               facts.cost_nanousd)
         db.session.rollback()
     except IntegrityError:
         db.session.rollback()
@@ -85,6 +98,8 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
     except Exception:
         db.session.rollback()
         raise
+    if refused == "max_concurrent_requests":
+        raise _concurrency_refusal(facts, day, month, limits)
     raise _refusal(facts, day, month, refused, limits, now)
 
 
@@ -141,8 +156,8 @@ def _create_counter(user_id: int, period: str, start: date) -> None:
         index_elements=["user_id", "period", "period_start"]))
 
 
-def _counter(user_id: int, period: str, start: date) -> UsageCounter | None:
-    return db.session.execute(
+def _counter(user_id: int, period: str, start: date, session=None) -> UsageCounter | None:
+    return (session or db.session).execute(
         select(UsageCounter).where(UsageCounter.user_id == user_id, UsageCounter.period == period,
                                    UsageCounter.period_start == start)
         .execution_options(populate_existing=True)
@@ -192,17 +207,34 @@ def _refusal(facts, day, month, quota, limits: EffectiveLimits, now: datetime) -
                  "reserved": status["reserved"], "resets_at": status["resets_at"]})
 
 
+def _concurrency_refusal(facts, day, month, limits: EffectiveLimits) -> RateLimited:
+    """Record the refused request and build the 429 naming the cap and the requests in flight."""
+    current = in_flight(facts.user_id) or 0
+    try:
+        _insert_record(facts, day, month, status="concurrency_limited", counted=False, http_status=429,
+                       error_type="concurrency_limit_exceeded")
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+    return RateLimited(
+        f"Too many requests in flight: this user may have {limits.max_concurrent_requests} at once "
+        f"(max_concurrent_requests) and has {current}. Retry when one of them has finished.",
+        code="concurrency_limit_exceeded", headers={"Retry-After": str(CONCURRENCY_RETRY_AFTER_S)},
+        details={"limit_scope": "concurrency", "limit": limits.max_concurrent_requests, "in_flight": current})
+
+
 def quota_status(user_id: int, limits: EffectiveLimits, now: datetime | None = None) -> dict:
-    """Each quota's limit, used (settled), reserved (in flight), remaining and reset time."""
+    """Each quota's limit, used (settled), reserved (in flight), remaining and reset time, read in one
+    snapshot so that used = counter - pending is never torn by a concurrent reservation."""
     now = now or utcnow()
     day, month = period_starts(now)
-    day_counter = _counter(user_id, "day", day)
-    month_counter = _counter(user_id, "month", month)
-    pending = _pending_totals(user_id, day, month)
+    with snapshot() as session:
+        day_counter = _counter(user_id, "day", day, session)
+        month_counter = _counter(user_id, "month", month, session)
+        pending = _pending_totals(session, user_id, day, month)
     next_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
     next_month = datetime.combine(_next_month(month), datetime.min.time(), UTC)
     spend_total = month_counter.spend_nanousd if month_counter else 0
-    db.session.rollback()
     return {
         "daily_requests": _entry(limits.daily_requests, day_counter.requests if day_counter else 0,
                                  pending["day_requests"], next_day),
@@ -225,8 +257,8 @@ def _money_entry(limit: int, total: int, reserved: int, resets: datetime) -> dic
     return entry
 
 
-def _pending_totals(user_id: int, day: date, month: date) -> dict:
-    rows = db.session.execute(
+def _pending_totals(session, user_id: int, day: date, month: date) -> dict:
+    rows = session.execute(
         select(UsageRecord.day_start, UsageRecord.month_start, UsageRecord.reserved_prompt_tokens,
                UsageRecord.reserved_completion_tokens, UsageRecord.reserved_cost_nanousd)
         .where(UsageRecord.user_id == user_id, UsageRecord.status == "pending",

@@ -1,30 +1,60 @@
-"""The invariant check: every counter equals the sum of the audit rows that hold a share of it."""
+"""The invariant check: every counter equals the sum of the audit rows that hold a share of it, and every
+user's in-flight count equals their pending rows, all read in one snapshot of the database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from gateway.extensions import db
-from gateway.models import UsageCounter, UsageRecord
+from gateway.models import InFlight, UsageCounter, UsageRecord
+
+FIELDS = ("requests", "tokens", "spend_nanousd")
+
+
+@contextmanager
+def snapshot() -> Iterator[Session]:
+    """A read-only session whose statements all see one snapshot: REPEATABLE READ on PostgreSQL, an
+    explicit BEGIN on SQLite (whose driver would otherwise run each SELECT in a transaction of its own)."""
+    engine = db.engine
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            connection.exec_driver_sql("BEGIN")
+        session = Session(bind=connection)
+        try:
+            yield session
+        finally:
+            session.close()
+            connection.rollback()
 
 
 def counter_mismatches(user_id: int | None = None) -> list[dict]:
     """Counters whose requests/tokens/spend differ from their audit rows; empty when all agree."""
     mismatches = []
-    for period, column in (("day", UsageRecord.day_start), ("month", UsageRecord.month_start)):
-        expected = _audit_sums(column, user_id)
-        actual = _counters(period, user_id)
-        for key in expected.keys() | actual.keys():
-            want, have = expected.get(key, (0, 0, 0)), actual.get(key, (0, 0, 0))
-            if want != have:
-                mismatches.append({"user_id": key[0], "period": period, "period_start": str(key[1]),
-                                   "audit": dict(zip(("requests", "tokens", "spend_nanousd"), want)),
-                                   "counter": dict(zip(("requests", "tokens", "spend_nanousd"), have))})
-    db.session.rollback()
+    with snapshot() as session:
+        for period, column in (("day", UsageRecord.day_start), ("month", UsageRecord.month_start)):
+            expected = _audit_sums(session, column, user_id)
+            actual = _counters(session, period, user_id)
+            for key in expected.keys() | actual.keys():
+                want, have = expected.get(key, (0, 0, 0)), actual.get(key, (0, 0, 0))
+                if want != have:
+                    mismatches.append({"user_id": key[0], "period": period, "period_start": str(key[1]),
+                                       "audit": dict(zip(FIELDS, want)), "counter": dict(zip(FIELDS, have))})
+        pending, in_flight = _pending_rows(session, user_id), _in_flight(session, user_id)
+        for key in pending.keys() | in_flight.keys():
+            if pending.get(key, 0) != in_flight.get(key, 0):
+                mismatches.append({"user_id": key, "period": "in_flight", "period_start": "-",
+                                   "audit": {"pending": pending.get(key, 0)},
+                                   "counter": {"in_flight": in_flight.get(key, 0)}})
     return mismatches
 
 
-def _audit_sums(period_column, user_id):
+def _audit_sums(session: Session, period_column, user_id):
     pending = UsageRecord.status == "pending"
     tokens = case((pending, UsageRecord.reserved_prompt_tokens + UsageRecord.reserved_completion_tokens),
                   else_=UsageRecord.prompt_tokens + UsageRecord.completion_tokens)
@@ -33,12 +63,27 @@ def _audit_sums(period_column, user_id):
              .where(UsageRecord.counted.is_(True)).group_by(UsageRecord.user_id, period_column))
     if user_id is not None:
         query = query.where(UsageRecord.user_id == user_id)
-    return {(r[0], r[1]): (int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in db.session.execute(query)}
+    return {(r[0], r[1]): (int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in session.execute(query)}
 
 
-def _counters(period: str, user_id):
+def _counters(session: Session, period: str, user_id):
     query = select(UsageCounter).where(UsageCounter.period == period)
     if user_id is not None:
         query = query.where(UsageCounter.user_id == user_id)
     return {(c.user_id, c.period_start): (c.requests, c.tokens, c.spend_nanousd)
-            for c in db.session.execute(query).scalars()}
+            for c in session.execute(query).scalars()}
+
+
+def _pending_rows(session: Session, user_id) -> dict[int, int]:
+    query = (select(UsageRecord.user_id, func.count()).where(UsageRecord.status == "pending")
+             .group_by(UsageRecord.user_id))
+    if user_id is not None:
+        query = query.where(UsageRecord.user_id == user_id)
+    return {row[0]: int(row[1]) for row in session.execute(query)}
+
+
+def _in_flight(session: Session, user_id) -> dict[int, int]:
+    query = select(InFlight.user_id, InFlight.requests).where(InFlight.requests != 0)
+    if user_id is not None:
+        query = query.where(InFlight.user_id == user_id)
+    return {row[0]: int(row[1]) for row in session.execute(query)}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gateway.providers.base import ChatRequest, Provider
 from gateway.services.catalog import Deployment, ModelEntry
-from gateway.services.pricing import reservation_cost_nanousd
+from gateway.services.pricing import reservation_cost_nanousd, reserved_prompt_tokens
 from gateway.services.upstream_health import DeploymentHealth
 
 
@@ -39,7 +39,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One call to one upstream: who, and how it ended (error_type None = it answered)."""
+    """One call to one upstream: who, and how it ended (error_type None = it answered); billable when it
+    failed after the upstream had the request (ProviderError.billable)."""
 
     upstream: str
     model: str
@@ -47,6 +48,8 @@ class Attempt:
     error_type: str | None
     upstream_status: int | None
     latency_ms: int
+    billable: bool
+    entry: ModelEntry
 
     def as_dict(self) -> dict:
         return {"upstream": self.upstream, "model": self.model, "upstream_model": self.upstream_model,
@@ -93,11 +96,28 @@ class Route:
         self._index += 1
         return True
 
-    def worst_case(self, prompt_estimate: int) -> tuple[int, int]:
-        """(completion tokens, nano-USD) to reserve: the most any candidate may use and cost."""
-        return (max(c.request.max_tokens for c in self.candidates),
-                max(reservation_cost_nanousd(prompt_estimate, c.request.max_tokens, c.target.entry)
-                    for c in self.candidates))
+    def worst_case(self, bill_failed_prompts: bool) -> ReservationBound:
+        """What to reserve: one candidate answering in full at its worst case and, when failed attempts are
+        billed their prompt, every other candidate failing first (each is tried at most once)."""
+        prompts = [reserved_prompt_tokens(c.request, c.target.entry) for c in self.candidates]
+        full = [reservation_cost_nanousd(p, c.request.max_tokens, c.target.entry)
+                for p, c in zip(prompts, self.candidates)]
+        completion = max(c.request.max_tokens for c in self.candidates)
+        if not bill_failed_prompts or len(self.candidates) == 1:
+            return ReservationBound(max(prompts), completion, max(full))
+        prompt_only = [reservation_cost_nanousd(p, 0, c.target.entry) for p, c in zip(prompts, self.candidates)]
+        failing_first = sum(prompt_only)
+        return ReservationBound(sum(prompts), completion,
+                                max(cost + failing_first - own for cost, own in zip(full, prompt_only)))
+
+
+@dataclass(frozen=True)
+class ReservationBound:
+    """The most a routed request may use and cost: the amounts its reservation holds."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cost_nanousd: int
 
 
 def weighted_order(candidates: list[Candidate], rng: Callable[[], float] = random.random) -> list[Candidate]:

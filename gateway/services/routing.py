@@ -182,7 +182,7 @@ def _attempt(candidate: Candidate, error: ProviderError | None, started: float) 
     target = candidate.target
     return Attempt(target.deployment.upstream, target.entry.id, target.deployment.upstream_id,
                    error.error_type if error else None, error.upstream_status if error else None,
-                   int((time.perf_counter() - started) * 1000))
+                   int((time.perf_counter() - started) * 1000), bool(error and error.billable), target.entry)
 
 
 def _note_failure(target: Target, error: ProviderError) -> None:
