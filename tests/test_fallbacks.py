@@ -331,3 +331,34 @@ def test_model_lists_show_routable_models_with_availability(gateway, upstream_b,
     assert (azure["state"], azure["unavailable_reason"], azure["api_key_env"]) == \
         ("unavailable", "AZURE_KEY is not set", "AZURE_KEY")
     assert AZURE_KEY not in json.dumps(report) and B_KEY not in json.dumps(report)
+
+
+@pytest.mark.parametrize("rule", ["prompt", "none"])
+def test_a_failed_attempt_the_upstream_had_is_billed_by_the_ledger_rule(gateway, fake_upstream, upstream_b, rule):
+    """claude-haiku-4-5 times out after the upstream had the prompt, gpt-4o-mini answers: under
+    BILL_FAILED_UPSTREAM=prompt the row costs the answer plus the timed-out attempt's prompt estimate at
+    claude-haiku-4-5's prices; under none, the answer only. A 529 refusal before it is never billed."""
+    from gateway.current import gateway_state
+    from gateway.providers.base import Usage
+    from gateway.services.pricing import cost_nanousd, estimate_prompt_tokens
+
+    app, client, account = gateway(UPSTREAM_TIMEOUT_S="0.3", UPSTREAM_MAX_RETRIES="0", BILL_FAILED_UPSTREAM=rule)
+    fake_upstream.set_default(Behavior(delay_s=1.5))
+    upstream_b.set_default(Behavior(reply="from B", prompt_tokens=1000, completion_tokens=100))
+    response = post(client, account, "claude-haiku-4-5")
+    assert response.status_code == 200, response.get_json()
+    record = records(app)[-1]
+    assert attempts(record) == [("anthropic", "claude-haiku-4-5", "upstream_timeout", None),
+                                ("openai-b", "gpt-4o-mini", "ok", None)]
+    with app.app_context():
+        haiku = gateway_state().catalog.resolve("claude-haiku-4-5")
+    timed_out_prompt = cost_nanousd(Usage(prompt_tokens=estimate_prompt_tokens([Message("user", "hi")])), haiku)
+    expected = 210_000 + (timed_out_prompt if rule == "prompt" else 0)
+    assert (record.status, record.model, record.cost_nanousd) == ("ok", "gpt-4o-mini", expected)
+    assert record.cost_nanousd <= record.reserved_cost_nanousd
+    assert counters_match_audit(app) == []
+
+    fake_upstream.set_default(Behavior(status=529))
+    post(client, account, "claude-haiku-4-5")
+    assert records(app)[-1].cost_nanousd == 210_000  # the refusal cost nothing
+    assert counters_match_audit(app) == []

@@ -1,7 +1,7 @@
 """routing: the audit row records fallbacks and every upstream attempt
 
 Revision ID: 0003_routing
-Revises: 0001
+Revises: 0002_ledger
 Create Date: 2026-12-01 00:00:00
 
 usage_records.fallback_from: the model the caller asked for when a fallback model answered.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003_routing'
-down_revision = '0001'
+down_revision = '0002_ledger'
 branch_labels = None
 depends_on = None
 
