@@ -133,7 +133,11 @@ def test_requests_in_flight_show_as_reserved(app, client, admin_headers):
     assert quotas["daily_requests"] == {"limit": 1000, "used": 0, "reserved": 1, "fraction": 0.001}
     assert quotas["daily_tokens"] == {"limit": 100000, "used": 0, "reserved": 100, "fraction": 0.001}
     assert quotas["monthly_spend_usd"] == {"limit": 50.0, "used": 0.0, "reserved": 0.00017, "fraction": 0.0}
-    assert quotas["concurrent_requests"]["used"] == 1
+    assert quotas["concurrent_requests"] == {"limit": None, "used": 1, "reserved": 0, "fraction": None}
+    capped = {"user_id": account.user_id, "max_concurrent_requests": 4}
+    assert client.post("/admin/limits", json=capped, headers=admin_headers).status_code == 200
+    quotas = get(client, admin_headers, f"/admin/quotas/{account.user_id}")["quotas"]
+    assert quotas["concurrent_requests"] == {"limit": 4, "used": 1, "reserved": 0, "fraction": 0.25}
 
 
 def test_near_caps_lists_active_users_at_the_threshold_fullest_first(client, admin_headers):

@@ -97,9 +97,16 @@ def quota_view(user: User, settings: Settings, use: Use) -> dict:
             "daily_requests": _entry(limits.daily_requests, use.day_requests, use.pending_day_requests),
             "daily_tokens": _entry(limits.daily_tokens, use.day_tokens, use.pending_day_tokens),
             "monthly_spend_usd": spend,
-            "concurrent_requests": {"limit": None, "used": use.in_flight, "reserved": 0, "fraction": None},
+            "concurrent_requests": _in_flight_entry(limits.max_concurrent_requests, use.in_flight),
         },
     }
+
+
+def _in_flight_entry(limit: int, in_flight: int) -> dict:
+    """Requests in flight against max_concurrent_requests; 0 means unlimited, so no limit and no fraction."""
+    if limit <= 0:
+        return {"limit": None, "used": in_flight, "reserved": 0, "fraction": None}
+    return {"limit": limit, "used": in_flight, "reserved": 0, "fraction": round(in_flight / limit, 4)}
 
 
 def _entry(limit: int, total: int, reserved: int) -> dict:

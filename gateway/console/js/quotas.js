@@ -15,7 +15,7 @@ export function quotaTitle(name) {
   return quota ? quota.title : name;
 }
 
-/* "used (+ reserved in flight) of limit": concurrency has no limit in this gateway yet (limit null). */
+/* "used (+ reserved in flight) of limit"; a limit of null (concurrency with max_concurrent_requests 0) has no bar. */
 export function quotaBar(name, entry) {
   const quota = QUOTAS.find((q) => q.name === name);
   if (entry.limit === null) {

@@ -12,6 +12,7 @@ const LIMITS = [
   {name: "daily_tokens", title: "Tokens per day", step: "1"},
   {name: "monthly_spend_cap_usd", title: "Spend cap per month (USD)", step: "0.000001"},
   {name: "rate_limit_max", title: "Requests per rate-limit window", step: "1"},
+  {name: "max_concurrent_requests", title: "Requests in flight at once (0 = unlimited)", step: "1"},
 ];
 
 function statusButton(user, page) {
