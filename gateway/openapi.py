@@ -23,8 +23,9 @@ from gateway.schemas import responses as out
 from gateway.schemas.admin import (MAX_MONEY, MONEY_PLACES, KeyCreateSchema, KeyListQuerySchema,
                                    LimitsSchema, RecordsQuerySchema, StrictMoney, UsageQuerySchema,
                                    UserCreateSchema, UserListQuerySchema)
-from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema, TextContent
+from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema
 from gateway.schemas.fields import StopSequences
+from gateway.schemas.shapes import Shaped
 from gateway.schemas.llm import CompleteRequestSchema
 
 OPENAPI_VERSION = "3.0.3"
@@ -276,11 +277,8 @@ def _path_parameters(rule) -> list[dict]:
 
 def custom_field_properties(self, field, ret, **_kwargs) -> dict:
     """JSON Schema of the gateway's own field types (apispec attribute function)."""
-    if isinstance(field, TextContent):
-        parts = {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["type", "text"],
-            "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}}}}
-        return {"oneOf": [{"type": "string"}, parts]}
+    if isinstance(field, Shaped):
+        return dict(field.json_schema)
     if isinstance(field, StopSequences):
         one = {"type": "string", "minLength": 1, "maxLength": 200}
         return {"oneOf": [one, {"type": "array", "maxItems": StopSequences.max_items, "items": one}]}

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.money import nanousd_to_usd
-from gateway.providers.base import Message, Usage
+from gateway.providers.base import ChatRequest, Message, Usage
 from gateway.services.catalog import CatalogError, ModelCatalog, ModelEntry, price_snapshot
 from gateway.services.pricing import (
     cost_nanousd,
@@ -104,7 +104,8 @@ def test_price_snapshot_is_json_strings(catalog):
     snapshot = price_snapshot(catalog.resolve("gpt-4o"))
     assert snapshot == {"model": "gpt-4o", "provider": "openai", "upstream_id": "gpt-4o",
                         "price_version": "2025-11", "currency": "USD", "unit": "per_1m_tokens",
-                        "input": "2.50", "cached_input": "1.25", "output": "10.00", "cache_write": None}
+                        "input": "2.50", "cached_input": "1.25", "output": "10.00", "cache_write": None,
+                        "cache_write_1h": None}
     assert json.loads(json.dumps(snapshot)) == snapshot
     assert price_snapshot(catalog.resolve("claude-opus-4-1"))["cache_write"] == "18.75"
 
@@ -158,19 +159,23 @@ def test_reservation_prices_everything_at_full_input_and_output(catalog):
     assert reservation_cost_nanousd(0, 0, catalog.resolve("gpt-4o")) == 0
 
 
+def asked(*messages) -> ChatRequest:
+    return ChatRequest(model="m", messages=tuple(messages), max_tokens=1)
+
+
 def test_prompt_estimate_from_utf8_bytes():
-    assert estimate_prompt_tokens([Message("user", "abcdef")]) == 2 + 4 + 3
-    assert estimate_prompt_tokens([Message("user", "abcdefg")]) == 3 + 4 + 3
-    assert estimate_prompt_tokens([Message("user", "héllo")]) == 2 + 4 + 3  # 6 bytes
-    assert estimate_prompt_tokens((Message("system", ""), Message("user", "日本"))) == 4 + (2 + 4) + 3
-    assert estimate_prompt_tokens([]) == 3
+    assert estimate_prompt_tokens(asked(Message("user", "abcdef"))) == 2 + 4 + 3
+    assert estimate_prompt_tokens(asked(Message("user", "abcdefg"))) == 3 + 4 + 3
+    assert estimate_prompt_tokens(asked(Message("user", "héllo"))) == 2 + 4 + 3  # 6 bytes
+    assert estimate_prompt_tokens(asked(Message("system", ""), Message("user", "日本"))) == 4 + (2 + 4) + 3
+    assert estimate_prompt_tokens(asked()) == 3
 
 
 def test_prompt_estimate_is_over_the_mock_tokenizer():
     from gateway.providers.mock import count_tokens
 
     text = "The quick brown fox, jumping over 13 lazy dogs; then? Sleep!" * 20
-    assert estimate_prompt_tokens([Message("user", text)]) > count_tokens(text)
+    assert estimate_prompt_tokens(asked(Message("user", text))) > count_tokens(text)
 
 
 def test_nanousd_to_usd_is_exact():

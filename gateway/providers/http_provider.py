@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator
 
 import requests
@@ -45,6 +46,10 @@ class HttpProvider(Provider):
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Headers that carry the provider key."""
 
+    def request_headers(self, request: ChatRequest) -> dict[str, str]:
+        """Headers of this one request that the caller asked to pass on (none by default)."""
+        return {}
+
     @abstractmethod
     def request_body(self, request: ChatRequest, stream: bool) -> dict:
         """The wire JSON for a request."""
@@ -59,19 +64,23 @@ class HttpProvider(Provider):
 
     def complete(self, request: ChatRequest) -> ChatResult:
         """One non-streamed completion."""
-        response = self._send(self.request_body(request, stream=False), stream=False)
+        response = self._send(request, self.request_body(request, stream=False), stream=False)
         return self.parse_result(read_json(response, self.name), request.model)
 
     def stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Content deltas, then one final chunk with finish_reason and usage."""
-        response = self._send(self.request_body(request, stream=True), stream=True)
+        response = self._send(request, self.request_body(request, stream=True), stream=True)
         try:
             yield from self.parse_events(iter_sse(response, self.name), (self._settings.api_key,))
         finally:
             response.close()
 
-    def _send(self, body: dict, stream: bool) -> requests.Response:
-        response = send_with_retries(self._session, self._endpoint, body, stream=stream, sleep=self._sleep)
+    def _send(self, request: ChatRequest, body: dict, stream: bool) -> requests.Response:
+        endpoint = self._endpoint
+        extra = self.request_headers(request)
+        if extra:
+            endpoint = replace(endpoint, headers={**endpoint.headers, **extra})
+        response = send_with_retries(self._session, endpoint, body, stream=stream, sleep=self._sleep)
         if response.status_code >= 400:
             response.close()
             raise error_for_status(self.name, response, secrets=(self._settings.api_key,))

@@ -17,8 +17,12 @@ from gateway.config import ConfigError
 PROVIDERS = ("openai", "anthropic", "mock")
 PACKAGED = "gateway/data/models.json"
 ENTRY_FIELDS = {"id", "provider", "upstream_id", "aliases", "context_window", "max_output_tokens", "pricing",
-                "price_version", "supports_sampling", "supports_stop"}
-PRICE_FIELDS = {"input", "cached_input", "output", "cache_write"}
+                "price_version", "supports_sampling", "supports_stop", "reasoning", "default_max_tokens",
+                "supports_structured_output", "max_image_tokens"}
+PRICE_FIELDS = {"input", "cached_input", "output", "cache_write", "cache_write_1h"}
+# Per-image token bounds by provider when an entry gives none (wire-protocols.md section 3.6): Anthropic
+# ~1,600 (an image scaled to 1.15 megapixels / 750); OpenAI gpt-4o-class high detail 85 + 170 x 8 tiles.
+MAX_IMAGE_TOKENS = {"anthropic": 1600, "openai": 1445, "mock": 0}
 DOCUMENT_FIELDS = {"models", "about"}
 
 
@@ -43,6 +47,11 @@ class ModelEntry:
     price_version: str
     supports_sampling: bool = True
     supports_stop: bool = True
+    reasoning: bool = False
+    default_max_tokens: int | None = None
+    supports_structured_output: bool = True
+    max_image_tokens: int = 1600
+    cache_write_1h_price: Decimal | None = None
 
 
 class ModelCatalog:
@@ -90,6 +99,7 @@ def price_snapshot(entry: ModelEntry) -> dict:
         "cached_input": format(entry.cached_input_price, "f"),
         "output": format(entry.output_price, "f"),
         "cache_write": None if entry.cache_write_price is None else format(entry.cache_write_price, "f"),
+        "cache_write_1h": None if entry.cache_write_1h_price is None else format(entry.cache_write_1h_price, "f"),
     }
 
 
@@ -166,6 +176,11 @@ def _entry(raw: dict, source: str) -> ModelEntry:
         cache_write_price=check.price(pricing, "cache_write", default=None),
         price_version=check.text("price_version"),
         supports_sampling=check.flag("supports_sampling"), supports_stop=check.flag("supports_stop"),
+        reasoning=check.flag("reasoning", default=False),
+        default_max_tokens=check.positive_int("default_max_tokens", optional=True),
+        supports_structured_output=check.flag("supports_structured_output"),
+        max_image_tokens=check.positive_int("max_image_tokens", optional=True) or MAX_IMAGE_TOKENS[provider],
+        cache_write_1h_price=check.price(pricing, "cache_write_1h", default=None),
     )
 
 
@@ -187,14 +202,16 @@ class _Checker:
             self.fail(field, "must be a non-empty string")
         return value
 
-    def positive_int(self, field: str) -> int:
+    def positive_int(self, field: str, optional: bool = False) -> int | None:
         value = self.raw.get(field)
+        if optional and value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             self.fail(field, f"must be a positive integer, got {value!r}")
         return value
 
-    def flag(self, field: str) -> bool:
-        value = self.raw.get(field, True)
+    def flag(self, field: str, default: bool = True) -> bool:
+        value = self.raw.get(field, default)
         if not isinstance(value, bool):
             self.fail(field, f"must be true or false, got {value!r}")
         return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway import metrics
 from gateway.errors import InvalidRequest
@@ -17,7 +17,7 @@ from gateway.providers.base import ChatChunk, ChatRequest, ProviderError, Usage
 from gateway.services.auth import Caller
 from gateway.services.catalog import ModelEntry, price_snapshot
 from gateway.services.completion_io import (Completion, CompletionInput, RequestMeta, StreamDelta, StreamEnd,
-                                           StreamFailure)
+                                           StreamFailure, StreamStart)
 from gateway.services.pricing import cost_nanousd, estimate_prompt_tokens, reservation_cost_nanousd
 from gateway.services.prompt_record import prompt_record
 from gateway.services.quotas import ReservationFacts, Reservation, reserve
@@ -25,6 +25,7 @@ from gateway.services.settlement import Outcome, settle
 from gateway.state import GatewayState
 
 log = logging.getLogger("gateway.completions")
+REASONING_MAX_TOKENS = 16384  # default output budget of a request that asks for reasoning without a max
 
 
 @dataclass
@@ -86,11 +87,13 @@ class CompletionPipeline:
         outcome = None
         metrics.stream_opened()
         try:
+            yield StreamStart(first.input_tokens if first.input_tokens is not None else prepared.prompt_estimate,
+                              first.model)
             chunk = first
             while True:
                 tally.add(chunk)
-                if chunk.delta:
-                    yield StreamDelta(chunk.delta)
+                if chunk.carries_output:
+                    yield StreamDelta(chunk)
                 if chunk.finish_reason is not None or chunk.usage is not None:
                     tally.note_end(chunk)
                 chunk = next(chunks, None)
@@ -100,7 +103,9 @@ class CompletionPipeline:
             cost = cost_nanousd(usage, prepared.entry)
             latency = _ms_since(prepared.meta.started_at)
             outcome = _charged("ok", 200, usage, cost, latency, _ms_since(upstream_started))
-            yield StreamEnd(tally.finish_reason or "stop", usage, cost, latency)
+            end = tally.end or ChatChunk()
+            yield StreamEnd(tally.finish_reason or "stop", usage, cost, latency, end.finish_reasons,
+                            end.native_stop_reason, end.stop_sequence)
         except ProviderError as error:
             outcome = self._midstream_failure(prepared, tally, error, upstream_started)
             yield StreamFailure(error)
@@ -118,12 +123,13 @@ class CompletionPipeline:
         entry = self._resolve(given)
         request = self._chat_request(entry, given)
         self._state.providers.get(entry.provider).validate(request)
-        prompt_estimate = estimate_prompt_tokens(request.messages)
+        prompt_estimate = estimate_prompt_tokens(request, entry.max_image_tokens)
+        completion_bound = request.max_tokens * request.n  # every choice is billed
         facts = ReservationFacts(
             request_id=meta.request_id, user_id=caller.user_id, key_id=caller.key_id,
             endpoint=meta.endpoint, provider=entry.provider, model=entry.id, stream=stream,
-            client_ip=meta.client_ip, prompt_tokens=prompt_estimate, completion_tokens=request.max_tokens,
-            cost_nanousd=reservation_cost_nanousd(prompt_estimate, request.max_tokens, entry),
+            client_ip=meta.client_ip, prompt_tokens=prompt_estimate, completion_tokens=completion_bound,
+            cost_nanousd=reservation_cost_nanousd(prompt_estimate, completion_bound, entry),
             price_snapshot=price_snapshot(entry),
             prompt_record=prompt_record(request.messages, self._settings.prompt_logging),
         )
@@ -151,14 +157,25 @@ class CompletionPipeline:
         return ", ".join(names) or "none (configure OPENAI_API_KEY, ANTHROPIC_API_KEY or MOCK_PROVIDER)"
 
     def _chat_request(self, entry: ModelEntry, given: CompletionInput) -> ChatRequest:
-        max_tokens = given.max_tokens or min(self._settings.default_max_tokens, entry.max_output_tokens)
+        """The caller's neutral request for entry's upstream: model id, max_tokens and catalog flags filled in."""
+        request = given.request
+        max_tokens = given.max_tokens or min(self._default_max_tokens(entry, request), entry.max_output_tokens)
         if max_tokens > entry.max_output_tokens:
             raise InvalidRequest(f"max_tokens {max_tokens} is above {entry.id}'s maximum output of "
                                  f"{entry.max_output_tokens} tokens.", code="max_tokens_too_large",
                                  param="max_tokens")
-        return ChatRequest(model=entry.upstream_id, messages=given.messages, max_tokens=max_tokens,
-                           temperature=given.temperature, top_p=given.top_p, stop=given.stop,
-                           supports_sampling=entry.supports_sampling, supports_stop=entry.supports_stop)
+        _refuse_unsupported_sampling(entry, request)
+        return replace(request, model=entry.upstream_id, max_tokens=max_tokens, reasoning=entry.reasoning,
+                       supports_structured_output=entry.supports_structured_output)
+
+    def _default_max_tokens(self, entry: ModelEntry, request: ChatRequest) -> int:
+        """The model's own default (reasoning models: room to think), else DEFAULT_MAX_TOKENS; a request that
+        asks for reasoning gets at least REASONING_MAX_TOKENS."""
+        default = entry.default_max_tokens or self._settings.default_max_tokens
+        thinking = request.thinking is not None and request.thinking.type != "disabled"
+        if thinking or request.reasoning_effort not in (None, "none"):
+            default = max(default, REASONING_MAX_TOKENS)
+        return default
 
     def _fail(self, prepared: Prepared, error: ProviderError, upstream_started: float) -> None:
         """An upstream failure before any output: give the whole reservation back."""
@@ -186,6 +203,22 @@ class CompletionPipeline:
                         _ms_since(prepared.meta.started_at), _ms_since(upstream_started), "client_disconnected")
 
 
+def _refuse_unsupported_sampling(entry: ModelEntry, request: ChatRequest) -> None:
+    """Reasoning models take no sampling parameters or stop sequences: a 400, as OpenAI answers, never a drop."""
+    refused = []
+    if not entry.supports_sampling:
+        if request.temperature is not None and request.temperature != 1:
+            refused.append(("temperature", "Only the default (1) value is supported."))
+        if request.top_p is not None:
+            refused.append(("top_p", "It is not supported with this model."))
+    if not entry.supports_stop and request.stop:
+        refused.append(("stop", "It is not supported with this model."))
+    if refused:
+        name, why = refused[0]
+        raise InvalidRequest(f"Unsupported parameter: {name!r} for {entry.id}. {why}",
+                             code="unsupported_parameter", param=name)
+
+
 class _StreamTally:
     """Counts what a stream delivered, to bill exactly (upstream usage) or by estimate (cut short)."""
 
@@ -194,19 +227,22 @@ class _StreamTally:
         self.delivered: list[str] = []
         self.finish_reason: str | None = None
         self.reported: Usage | None = None
+        self.end: ChatChunk | None = None
 
     @property
     def delivered_any(self) -> bool:
         return bool(self.delivered)
 
     def add(self, chunk: ChatChunk) -> None:
-        if chunk.delta:
-            self.delivered.append(chunk.delta)
+        text = chunk.delivered_text
+        if text:
+            self.delivered.append(text)
 
     def note_end(self, chunk: ChatChunk) -> None:
         """Keep the finish reason and usage a closing chunk reports."""
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.reported = chunk.usage or self.reported
+        self.end = chunk
 
     def usage(self) -> Usage:
         if self.reported is not None:
