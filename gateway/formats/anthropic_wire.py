@@ -30,6 +30,7 @@ def completion_input(data: dict, headers: Mapping[str, str] | None = None) -> Co
         messages.insert(0, Message("system", data["system"]))
     choice, parallel = data.get("tool_choice") or (None, None)
     effort, response_format = data.get("output_config") or (None, None)
+    response_format = response_format or data.get("output_format")
     options = {name: data[name] for name in ANTHROPIC_OPTIONS if data.get(name) is not None}
     passed = {name: value for name, value in (headers or {}).items() if name.lower() in PASSED_HEADERS}
     request = draft_request(

@@ -29,7 +29,7 @@ NATIVE_BLOCKS = ("document", "search_result")
 SERVER_BLOCKS = ("server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
                  "bash_code_execution_tool_result", "text_editor_code_execution_tool_result", "mcp_tool_use",
                  "mcp_tool_result", "container_upload", "tool_search_tool_result")
-TOOL_EXTRAS = ("type", "input_examples", "defer_loading", "eager_input_streaming", "allowed_callers")
+TOOL_EXTRAS = ("input_examples", "defer_loading", "eager_input_streaming", "allowed_callers")
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
 MIN_BUDGET = 1024
 
@@ -148,7 +148,7 @@ def read_tools(value) -> tuple[ToolSpec, ...]:
         if kind not in ("custom", None):
             raise ShapeError(join(path, "type"), f"Server tool {kind!r} is not supported by this gateway (it cannot "
                                                  "price server-side tool use); only client tools are.")
-        obj(tool, path, ("name", "input_schema"), ("description", "cache_control", "strict", *TOOL_EXTRAS))
+        obj(tool, path, ("name", "input_schema"), ("type", "description", "cache_control", "strict", *TOOL_EXTRAS))
         schema = obj(tool["input_schema"], join(path, "input_schema"), ("type",),
                      tuple(k for k in tool["input_schema"] if k != "type") if isinstance(tool["input_schema"], dict)
                      else ())
@@ -193,13 +193,23 @@ def read_output_config(value) -> tuple[str | None, ResponseFormat | None]:
     obj(value, "", (), ("effort", "format"))
     effort = one_of(value["effort"], "effort", EFFORTS) if value.get("effort") is not None else None
     form = value.get("format")
-    if form is None:
-        return effort, None
-    obj(form, "format", ("type", "schema"))
-    one_of(form["type"], "format.type", ("json_schema",))
+    return effort, None if form is None else read_output_format(form, "format")
+
+
+def read_output_format(form, path: str = "") -> ResponseFormat:
+    """{"type": "json_schema", "schema": {...}}: output_config.format, or the beta top-level output_format."""
+    obj(form, path, ("type", "schema"))
+    one_of(form["type"], join(path, "type"), ("json_schema",))
     if not isinstance(form["schema"], dict):
-        raise ShapeError("format.schema", "Must be a JSON Schema object.")
-    return effort, ResponseFormat("json_schema", schema=form["schema"])
+        raise ShapeError(join(path, "schema"), "Must be a JSON Schema object.")
+    return ResponseFormat("json_schema", schema=form["schema"])
+
+
+class AnthropicOutputFormat(Shaped):
+    json_schema = {"type": "object", "required": ["type", "schema"]}
+
+    def parse(self, value):
+        return read_output_format(value)
 
 
 class AnthropicMessages(Shaped):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from gateway.schemas.anthropic_parts import (AnthropicMessages, AnthropicOutputConfig, AnthropicSystem,
-                                             AnthropicThinking, AnthropicToolChoice, AnthropicTools)
+from gateway.schemas.anthropic_parts import (AnthropicMessages, AnthropicOutputConfig, AnthropicOutputFormat,
+                                             AnthropicSystem, AnthropicThinking, AnthropicToolChoice, AnthropicTools)
 from gateway.schemas.fields import StopSequences, StrictBoolean, StrictFloat, StrictInteger
 from gateway.schemas.llm import MAX_MESSAGES, MAX_MODEL_NAME
 from gateway.schemas.openai_parts import OpenAIMessages, OpenAIResponseFormat, OpenAITools, OpenAIToolChoice
@@ -156,6 +156,7 @@ class MessagesSchema(Schema):
     tool_choice = AnthropicToolChoice(load_default=None)
     thinking = AnthropicThinking(load_default=None)
     output_config = AnthropicOutputConfig(load_default=None)
+    output_format = AnthropicOutputFormat(load_default=None)  # the Nov-2025 beta spelling of output_config.format
     metadata = fields.Nested(MetadataSchema, load_default=None)
     service_tier = fields.String(validate=validate.OneOf(("auto", "standard_only")))
     cache_control = CacheControl()
@@ -170,6 +171,8 @@ class MessagesSchema(Schema):
 
     @validates_schema
     def _consistent(self, data, **_kwargs):
+        if data.get("output_format") is not None and (data.get("output_config") or (None, None))[1] is not None:
+            raise ValidationError("Give output_config.format or output_format, not both.", "output_format")
         thinking = data.get("thinking")
         if thinking is not None and thinking.budget_tokens is not None and thinking.budget_tokens >= data.get(
                 "max_tokens", 0):
