@@ -44,6 +44,8 @@ FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"
 # Anthropic thinking budgets -> the nearest reasoning_effort (docs/compat.md).
 EFFORT_BY_BUDGET = ((2048, "low"), (8192, "medium"))
 DEFAULT_SCHEMA_NAME = "response"
+# Anthropic tool hints about how arguments are streamed, not what they are: OpenAI streams them anyway.
+STREAMING_HINTS = ("eager_input_streaming",)
 
 
 class OpenAIProvider(HttpProvider):
@@ -218,7 +220,8 @@ def tool_result_to_wire(result: ToolResultPart, where: str, foreign: bool) -> di
 
 
 def tool_to_wire(tool, index: int, foreign: bool) -> dict:
-    _check_extras(tool.extras, f"tools.{index}", foreign)
+    extras = {k: v for k, v in tool.extras.items() if not (foreign and k in STREAMING_HINTS)}
+    _check_extras(extras, f"tools.{index}", foreign)
     function: dict = {"name": tool.name}
     if tool.description is not None:
         function["description"] = tool.description
@@ -226,7 +229,7 @@ def tool_to_wire(tool, index: int, foreign: bool) -> dict:
         function["parameters"] = dict(tool.parameters)
     if tool.strict is not None:
         function["strict"] = tool.strict
-    return {"type": "function", "function": function, **tool.extras}
+    return {"type": "function", "function": function, **extras}
 
 
 def tool_choice_to_wire(choice) -> str | dict:
