@@ -78,6 +78,7 @@ class Operation:
     events: tuple[str, ...] | None = None  # server-sent event names when "stream": true; () = unnamed
     example: dict | None = None
     extra: dict = field(default_factory=dict)
+    error_schema: type[Schema] = out.ErrorSchema  # the envelope this endpoint's errors come in
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -97,7 +98,7 @@ OPERATIONS: dict[str, Operation] = {
                                       errors=KEYED),
     "anthropic_compat.messages": Operation("anthropic", 200, out.AnthropicMessageOutSchema, body=MessagesSchema,
                                            security=GATEWAY_KEY, errors=KEYED + COMPLETES,
-                                           events=ANTHROPIC_EVENTS,
+                                           events=ANTHROPIC_EVENTS, error_schema=out.AnthropicErrorSchema,
                                            example={"model": "claude-haiku-4-5", "max_tokens": 100,
                                                     "messages": [{"role": "user", "content": "Hello"}]}),
     "admin.create_user": Operation("admin", 201, out.UserSchema, body=UserCreateSchema, security=ADMIN_TOKEN,
@@ -220,8 +221,8 @@ def _responses(operation: Operation) -> dict:
     for status, schema in operation.extra.items():
         responses[str(status)] = _response(STATUS_TEXT.get(status, "See the body."), {JSON: {"schema": schema}})
     for status in sorted(set(operation.errors)):
-        responses.setdefault(str(status), _error_response(status))
-    responses["default"] = _error_response(None)
+        responses.setdefault(str(status), _error_response(status, operation.error_schema))
+    responses["default"] = _error_response(None, operation.error_schema)
     return responses
 
 
@@ -247,9 +248,9 @@ def _event_schema(names: tuple[str, ...]) -> dict:
             "properties": {"event": event, "data": {"type": "string", "description": "JSON, or [DONE]"}}}
 
 
-def _error_response(status: int | None) -> dict:
+def _error_response(status: int | None, schema: type[Schema] = out.ErrorSchema) -> dict:
     response = _response(STATUS_TEXT.get(status, "Any other error, in the same envelope."),
-                         {JSON: {"schema": out.ErrorSchema}})
+                         {JSON: {"schema": schema}})
     if status in (429, 503):
         response["headers"]["Retry-After"] = "RetryAfter"
     return response

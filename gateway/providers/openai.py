@@ -118,6 +118,9 @@ def _merge_options(body: dict, request: ChatRequest) -> None:
 def reasoning_effort(request: ChatRequest) -> str | None:
     """reasoning_effort as given, or translated from Anthropic's thinking (enabled: by budget)."""
     if request.reasoning_effort is not None:
+        if request.family == ANTHROPIC and not request.reasoning:
+            raise unsupported("output_config.effort", f"non-reasoning {TARGET}",
+                              "use a reasoning model such as o4-mini or gpt-5")
         return request.reasoning_effort
     thinking = request.thinking
     if thinking is None or thinking.type == "disabled":

@@ -46,6 +46,21 @@ class ErrorSchema(Schema):
     error = _required(fields.Nested, ErrorDetailSchema)
 
 
+class AnthropicErrorDetailSchema(OpenSchema):
+    """Anthropic's error types; the gateway's own type, code and details may ride along."""
+
+    type = _required(fields.String)
+    message = _required(fields.String)
+
+
+class AnthropicErrorSchema(Schema):
+    """Anthropic's envelope, on /v1/messages."""
+
+    type = _required(fields.String, validate=validate.OneOf(("error",)))
+    error = _required(fields.Nested, AnthropicErrorDetailSchema)
+    request_id = _nullable(fields.String)
+
+
 class HealthSchema(Schema):
     status = _required(fields.String, validate=validate.OneOf(("ok",)))
 
@@ -71,6 +86,17 @@ class NativeUsageSchema(Schema):
     cached_tokens = fields.Integer()
 
 
+class NativeToolCallSchema(Schema):
+    id = _required(fields.String)
+    name = _required(fields.String)
+    arguments = _required(fields.String)
+
+
+class NativeThinkingSchema(Schema):
+    thinking = _required(fields.String)
+    signature = _nullable(fields.String)
+
+
 class CompletionSchema(Schema):
     """POST /v1/llm/complete without stream."""
 
@@ -82,6 +108,8 @@ class CompletionSchema(Schema):
     usage = _required(fields.Nested, NativeUsageSchema)
     cost_usd = _required(fields.Float)
     latency_ms = _required(fields.Integer)
+    tool_calls = fields.List(fields.Nested(NativeToolCallSchema))
+    thinking = fields.List(fields.Nested(NativeThinkingSchema))
 
 
 class PricingSchema(Schema):
@@ -134,10 +162,25 @@ class QuotaSchema(Schema):
     rate_limit = _required(fields.Nested, RateLimitInfoSchema)
 
 
+class ToolCallFunctionSchema(Schema):
+    name = _required(fields.String)
+    arguments = _required(fields.String)
+
+
+class ToolCallOutSchema(Schema):
+    id = _required(fields.String)
+    type = _required(fields.String, validate=validate.OneOf(("function",)))
+    function = _required(fields.Nested, ToolCallFunctionSchema)
+
+
 class ChatMessageOutSchema(Schema):
     role = _required(fields.String, validate=validate.OneOf(("assistant",)))
     content = _nullable(fields.String)
     refusal = _nullable(fields.String)
+    tool_calls = fields.List(fields.Nested(ToolCallOutSchema))
+    annotations = fields.List(fields.Dict())
+    reasoning_content = fields.String()
+    thinking_blocks = fields.List(fields.Dict())
 
 
 class ChatChoiceSchema(Schema):
@@ -151,11 +194,16 @@ class PromptTokensDetailsSchema(OpenSchema):
     cached_tokens = _required(fields.Integer)
 
 
+class OpenDetailsSchema(OpenSchema):
+    """Token breakdowns (reasoning_tokens, ...)."""
+
+
 class ChatUsageSchema(Schema):
     prompt_tokens = _required(fields.Integer)
     completion_tokens = _required(fields.Integer)
     total_tokens = _required(fields.Integer)
     prompt_tokens_details = fields.Nested(PromptTokensDetailsSchema)
+    completion_tokens_details = fields.Nested(OpenDetailsSchema)
 
 
 class ChatCompletionOutSchema(Schema):
@@ -167,6 +215,8 @@ class ChatCompletionOutSchema(Schema):
     model = _required(fields.String)
     choices = _required(fields.List, fields.Nested(ChatChoiceSchema))
     usage = _required(fields.Nested, ChatUsageSchema)
+    system_fingerprint = fields.String()
+    service_tier = fields.String()
 
 
 class OpenAIModelSchema(OpenSchema):
@@ -186,9 +236,10 @@ class OpenAIModelListSchema(OpenSchema):
     last_id = fields.String(allow_none=True)
 
 
-class TextBlockSchema(Schema):
-    type = _required(fields.String, validate=validate.OneOf(("text",)))
-    text = _required(fields.String)
+class ContentBlockSchema(OpenSchema):
+    """text (text, citations?), tool_use (id, name, input), thinking (thinking, signature), redacted_thinking."""
+
+    type = _required(fields.String)
 
 
 class AnthropicUsageSchema(OpenSchema):
@@ -205,7 +256,7 @@ class AnthropicMessageOutSchema(Schema):
     type = _required(fields.String, validate=validate.OneOf(("message",)))
     role = _required(fields.String, validate=validate.OneOf(("assistant",)))
     model = _required(fields.String)
-    content = _required(fields.List, fields.Nested(TextBlockSchema))
+    content = _required(fields.List, fields.Nested(ContentBlockSchema))
     stop_reason = _nullable(fields.String)
     stop_sequence = _nullable(fields.String)
     usage = _required(fields.Nested, AnthropicUsageSchema)
