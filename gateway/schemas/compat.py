@@ -121,6 +121,9 @@ class ChatCompletionSchema(Schema):
                                   "service_tier")
         if data.get("top_logprobs") is not None and not data.get("logprobs"):
             raise ValidationError("top_logprobs needs logprobs: true.", "top_logprobs")
+        for name in ("tool_choice", "parallel_tool_calls"):
+            if data.get(name) is not None and not data.get("tools"):
+                raise ValidationError(f"{name} is only allowed when tools are specified.", name)
 
 
 class CacheControl(Shaped):
