@@ -11,7 +11,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from tests.compat_support import CLAUDE, GPT, MODELS, audit, gateway, sent, upstream_path  # noqa: F401
+from tests.compat_support import CLAUDE, GPT, audit, gateway, sent, upstream_path  # noqa: F401
 from tests.conftest import counters_match_audit
 from tests.fake_upstream import Behavior
 

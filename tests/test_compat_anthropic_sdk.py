@@ -10,7 +10,7 @@ import anthropic
 import pytest
 
 from tests.compat_support import (ANTHROPIC_TOOLS, CLAUDE, CLAUDE_UPSTREAM, GPT, IMAGE_URL, MODELS, OPENAI_TOOLS,
-                                  PNG_B64, PNG_DATA_URL, WEATHER_SCHEMA, anthropic_sdk, audit, gateway,  # noqa: F401
+                                  PNG_B64, PNG_DATA_URL, anthropic_sdk, audit, gateway,  # noqa: F401
                                   sent, upstream_path)
 from tests.conftest import counters_match_audit, create_account
 from tests.fake_upstream import Behavior

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 
 from gateway.errors import anthropic_error_body
 from gateway.formats.sse import sse_event
-from gateway.providers.base import (ANTHROPIC, Choice, Message, NativePart, RedactedThinkingPart, RefusalPart,
-                                    TextPart, ThinkingPart, ToolCallPart, Usage, WireOptions)
+from gateway.providers.anthropic import block_to_wire
+from gateway.providers.base import ANTHROPIC, Choice, Message, NativePart, ToolCallPart, Usage, WireOptions
 from gateway.schemas.compat import ANTHROPIC_OPTIONS
 from gateway.services.completion_io import (Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure,
                                            StreamStart, draft_request)
@@ -64,20 +64,14 @@ def stop_reason(finish_reason: str, native: str | None, provider: str) -> str:
 
 
 def content_blocks(choice: Choice) -> list[dict]:
+    """An answer's parts as Anthropic blocks, with the adapter's own part mapping (providers/anthropic.py);
+    a GPT tool call's arguments that are not a JSON object come back as an empty input."""
     blocks = []
     for part in choice.content:
-        if isinstance(part, TextPart):
-            blocks.append({"type": "text", "text": part.text, **part.extras})
-        elif isinstance(part, RefusalPart):
-            blocks.append({"type": "text", "text": part.refusal})
-        elif isinstance(part, ToolCallPart):
+        if isinstance(part, ToolCallPart):
             blocks.append({"type": "tool_use", "id": part.id, "name": part.name, "input": _input(part.arguments)})
-        elif isinstance(part, ThinkingPart):
-            blocks.append({"type": "thinking", "thinking": part.thinking, "signature": part.signature or ""})
-        elif isinstance(part, RedactedThinkingPart):
-            blocks.append({"type": "redacted_thinking", "data": part.data})
-        elif isinstance(part, NativePart) and part.family == ANTHROPIC:
-            blocks.append(dict(part.block))
+        elif not isinstance(part, NativePart) or part.family == ANTHROPIC:
+            blocks.append(block_to_wire(part, "content", foreign=False))
     return blocks
 
 

@@ -14,6 +14,7 @@ from gateway.errors import error_body
 from gateway.formats.sse import sse_event
 from gateway.providers.base import (OPENAI, Choice, RedactedThinkingPart, ThinkingPart, ToolCallPart, Usage,
                                     WireOptions)
+from gateway.providers.openai import tool_call_to_wire
 from gateway.schemas.compat import OPENAI_OPTIONS
 from gateway.services.completion_io import (Completion, CompletionInput, StreamDelta, StreamEnd, StreamFailure,
                                            StreamStart, draft_request)
@@ -65,8 +66,7 @@ def message_body(choice: Choice) -> dict:
     message: dict = {"role": "assistant", "content": text if text or not calls else None,
                      "refusal": choice.refusal}
     if calls:
-        message["tool_calls"] = [{"id": c.id, "type": "function",
-                                  "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+        message["tool_calls"] = [tool_call_to_wire(call, "tool_calls", foreign=False) for call in calls]
     if choice.annotations is not None:
         message["annotations"] = choice.annotations
     blocks = thinking_blocks(choice.content)

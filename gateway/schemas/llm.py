@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from gateway.schemas.fields import StopSequences, StrictBoolean, StrictFloat, StrictInteger, check_text  # noqa: F401
+from gateway.schemas.fields import StopSequences, StrictBoolean, StrictFloat, StrictInteger
 from gateway.schemas.native_parts import NativeMessages, NativeResponseFormat, NativeTools, NativeToolChoice
 
 PROVIDERS = ("auto", "openai", "anthropic", "mock")

@@ -6,7 +6,6 @@ it into the neutral model, and raise ShapeError(path, message) which a schema fi
 
 from __future__ import annotations
 
-import math
 import re
 
 from marshmallow import ValidationError, fields
@@ -15,7 +14,6 @@ from gateway.schemas.fields import check_text
 
 DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.DOTALL)
 BASE64 = re.compile(r"^[A-Za-z0-9+/\s]*={0,2}\s*$")
-MAX_DEPTH_NOTE = "Must be a JSON object."
 
 
 class ShapeError(Exception):
@@ -70,12 +68,6 @@ def boolean(value, path: str) -> bool:
 def integer(value, path: str, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
         raise ShapeError(path, "Must be an integer." if minimum is None else f"Must be an integer >= {minimum}.")
-    return value
-
-
-def number(value, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ShapeError(path, "Must be a finite number.")
     return value
 
 
