@@ -59,3 +59,18 @@ def test_vercel_ai_sdk_tool_round_trip(app, gateway, fake_upstream, node_clients
     assert (first.body.get("stream") is True) == (mode == "stream")
     assert result["calls"][0]["id"] in json.dumps(second.body["messages"])  # the id came back unchanged
     assert [r.status for r in audit(app)] == ["ok", "ok"] and counters_match_audit(app) == []
+
+
+@pytest.mark.parametrize("route, model", [(route, model) for route in ("openai", "anthropic") for model in (GPT, CLAUDE)])
+def test_vercel_ai_sdk_structured_output_with_an_image(gateway, fake_upstream, node_clients, route, model):
+    """generateObject: a JSON schema and an image part; the fake answers an instance of the schema it got."""
+    result = run_scenario(node_clients, gateway, route, model, "object")
+    assert result["object"] == {"city": "Paris", "population": 1.5}
+    body = fake_upstream.requests[-1].body
+    assert "iVBORw0KGgo" in json.dumps(body["messages"])
+    if model == GPT and route == "openai":
+        assert body["response_format"]["json_schema"]["schema"]["required"] == ["city", "population"]
+    elif model == GPT:  # @ai-sdk/anthropic forces a json tool for models it does not know
+        assert body["tool_choice"] == "required" and len(body["tools"]) == 1
+    else:
+        assert body["output_config"]["format"]["schema"]["required"] == ["city", "population"]

@@ -3,7 +3,7 @@
 // Scenarios: generateText with a tool (two steps: the call, then the answer after the tool result) and
 // streamText with a tool, through @ai-sdk/openai (chat completions) and @ai-sdk/anthropic (messages), each
 // with the model named by MODEL.
-import { generateText, stepCountIs, streamText, tool } from "ai";
+import { generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import { createAnthropic } from "@ai-sdk/anthropic";
 import { createOpenAI } from "@ai-sdk/openai";
 import { z } from "zod";
@@ -25,7 +25,24 @@ function languageModel() {
   return createAnthropic({ baseURL: `${url}/v1`, apiKey })(model);
 }
 
+// A PNG of one pixel, sent as an image part.
+const PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+async function objectScenario() {
+  const result = await generateObject({
+    model: languageModel(),
+    schema: z.object({ city: z.string(), population: z.number() }),
+    messages: [{ role: "user", content: [{ type: "text", text: "Which city is in this picture?" },
+                                         { type: "image", image: PIXEL, mediaType: "image/png" }] }],
+    maxRetries: 0,
+  });
+  console.log(JSON.stringify({ route, model, mode, object: result.object }));
+}
+
 async function main() {
+  if (mode === "object") {
+    return objectScenario();
+  }
   const request = {
     model: languageModel(),
     prompt: "What is the weather in Paris?",
