@@ -36,7 +36,7 @@ OPENAI_ROWS = {
     "top_p": (0.5, FORWARDED, FORWARDED),
     "max_tokens": (33, {"max_completion_tokens": 33}, {"max_tokens": 33}),
     "max_completion_tokens": (34, FORWARDED, {"max_tokens": 34}),
-    "response_format": ({"type": "json_object"}, FORWARDED, REFUSED),
+    "response_format": ({"type": "json_object"}, FORWARDED, {"tool_choice": {"type": "tool", "name": "json_object"}}),
     "parallel_tool_calls": (False, REFUSED, REFUSED),  # only with tools (the real APIs refuse it alone)
     "web_search_options": ({}, REFUSED, REFUSED),
     "audio": ({"voice": "alloy", "format": "mp3"}, REFUSED, REFUSED),

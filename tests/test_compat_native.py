@@ -75,7 +75,7 @@ def test_native_stream_carries_tool_call_deltas(client, account, fake_upstream):
 
 
 def test_native_refuses_what_the_provider_cannot_do(app, client, account, fake_upstream):
-    response = post(client, account, model=CLAUDE, messages=[{"role": "user", "content": "x"}],
+    response = post(client, account, model=CLAUDE, messages=[{"role": "user", "content": "x"}], tools=TOOLS,
                     response_format={"type": "json_object"})
     assert response.status_code == 400 and response.get_json()["error"]["param"] == "response_format"
     response = post(client, account, model="mock-1", messages=[{"role": "user", "content": "x"}], tools=TOOLS)

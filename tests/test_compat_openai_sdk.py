@@ -161,15 +161,39 @@ def test_structured_output_with_parse(gateway, fake_upstream, model):
             ("json_schema", "City", True)
 
 
-def test_json_object_mode(gateway, fake_upstream):
-    sdk = openai_sdk(gateway)
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_object_mode(gateway, fake_upstream, model, stream):
+    """GPT takes json_object as it is; Claude answers it through a forced tool whose input is the object."""
+    if model == CLAUDE:
+        fake_upstream.enqueue(Behavior(tool_calls=[("json_object", {"city": "Paris"})]))
+    else:
+        fake_upstream.enqueue(Behavior(reply='{"city": "Paris"}'))
     ask = [{"role": "user", "content": "Answer in JSON: a city"}]
-    reply = sdk.chat.completions.create(model=GPT, messages=ask, response_format={"type": "json_object"})
-    assert isinstance(json.loads(reply.choices[0].message.content), dict)
-    assert sent(fake_upstream)["response_format"] == {"type": "json_object"}
+    reply = openai_sdk(gateway).chat.completions.create(model=model, messages=ask, stream=stream,
+                                                         response_format={"type": "json_object"})
+    if stream:
+        chunks = list(reply)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+        assert not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)
+    else:
+        text, finish = reply.choices[0].message.content, reply.choices[0].finish_reason
+        assert reply.choices[0].message.tool_calls is None
+    assert (json.loads(text), finish) == ({"city": "Paris"}, "stop")
+    upstream = sent(fake_upstream)
+    if model == CLAUDE:
+        assert upstream["tool_choice"] == {"type": "tool", "name": "json_object"}
+        assert [t["name"] for t in upstream["tools"]] == ["json_object"]
+    else:
+        assert upstream["response_format"] == {"type": "json_object"}
+
+
+def test_json_object_with_tools_is_refused_for_claude(gateway, fake_upstream):
     with pytest.raises(openai.BadRequestError) as raised:
-        sdk.chat.completions.create(model=CLAUDE, messages=ask, response_format={"type": "json_object"})
-    assert raised.value.body["param"] == "response_format"
+        openai_sdk(gateway).chat.completions.create(model=CLAUDE, messages=ASK, tools=OPENAI_TOOLS,
+                                                    response_format={"type": "json_object"})
+    assert raised.value.body["param"] == "response_format" and fake_upstream.hits == 0
 
 
 def test_reasoning_effort_becomes_claude_thinking_and_comes_back(gateway, fake_upstream):

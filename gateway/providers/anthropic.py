@@ -44,6 +44,9 @@ THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 8192, 
 MIN_THINKING_BUDGET = 1024
 EMPTY_SCHEMA = {"type": "object", "properties": {}}
 PASSED_HEADERS = ("anthropic-beta",)
+# response_format json_object on Claude: a forced tool whose input is the JSON object (LiteLLM's trick).
+JSON_TOOL = {"name": "json_object", "description": "Respond with the JSON object the user asked for.",
+             "input_schema": {"type": "object"}}
 # Fields of an OpenAI answer that clients send back with it and that instruct nothing (docs/compat.md).
 ECHOED_FIELDS = ("annotations",)
 
@@ -68,11 +71,11 @@ class AnthropicProvider(HttpProvider):
     def request_body(self, request: ChatRequest, stream: bool) -> dict:
         return request_body(request, stream)
 
-    def parse_result(self, body: dict, requested_model: str) -> ChatResult:
-        return parse_message(body, requested_model)
+    def parse_result(self, body: dict, request: ChatRequest) -> ChatResult:
+        return parse_message(body, request.model, json_tool=json_tool(request))
 
-    def parse_events(self, events, secrets) -> Iterator[ChatChunk]:
-        return parse_stream(events, secrets)
+    def parse_events(self, events, secrets, request: ChatRequest) -> Iterator[ChatChunk]:
+        return parse_stream(events, secrets, json_tool=json_tool(request))
 
 
 def request_body(request: ChatRequest, stream: bool) -> dict:
@@ -149,15 +152,27 @@ def _reasoning(body: dict, request: ChatRequest, foreign: bool) -> None:
     body["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
 
+def json_tool(request: ChatRequest) -> str | None:
+    """The forced tool that carries a json_object answer, when the request asked for one."""
+    form = request.response_format
+    return JSON_TOOL["name"] if form is not None and form.type == "json_object" else None
+
+
 def _output_format(body: dict, request: ChatRequest) -> None:
-    """response_format json_schema -> output_config.format (structured outputs)."""
+    """response_format json_schema -> output_config.format (structured outputs); json_object -> a forced tool
+    whose input is the object (answered as text by anthropic_reply)."""
     response_format = request.response_format
     if response_format is None or response_format.type == "text":
         return
-    if response_format.type != "json_schema":
-        raise UpstreamInvalidRequest(f"response_format {response_format.type!r} is not supported for Anthropic "
-                                     "models; use {\"type\": \"json_schema\", ...} with a schema",
-                                     param="response_format")
+    if response_format.type == "json_object":
+        if request.tools or request.tool_choice is not None or request.thinking is not None \
+                or request.reasoning_effort not in (None, "none"):
+            raise UpstreamInvalidRequest("response_format json_object is answered through a forced tool on "
+                                         "Anthropic models, which cannot be combined with tools or thinking; use "
+                                         "json_schema", param="response_format")
+        body["tools"] = [dict(JSON_TOOL)]
+        body["tool_choice"] = {"type": "tool", "name": JSON_TOOL["name"]}
+        return
     if not request.supports_structured_output:
         raise unsupported("response_format", f"this {TARGET}", "the model has no structured outputs")
     body.setdefault("output_config", {})["format"] = {"type": "json_schema",

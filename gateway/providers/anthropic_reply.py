@@ -60,24 +60,35 @@ def parse_block(block: dict):
     return NativePart(ANTHROPIC, block)
 
 
-def parse_message(body: dict, requested_model: str) -> ChatResult:
-    """A message body -> ChatResult; UpstreamError when content or usage is missing."""
+def parse_message(body: dict, requested_model: str, json_tool: str | None = None) -> ChatResult:
+    """A message body -> ChatResult; UpstreamError when content or usage is missing. With json_tool, that
+    forced tool's input is the answer, as JSON text (response_format json_object)."""
     try:
-        parts = tuple(parse_block(block) for block in body["content"])
+        parts = tuple(_json_answer(block, json_tool) or parse_block(block) for block in body["content"])
         usage = parse_usage(body["usage"])
     except (KeyError, TypeError, AttributeError, ValueError):
         raise UpstreamError(f"{NAME} returned a message without content or usage") from None
     reason = body.get("stop_reason")
+    if json_tool is not None and reason == "tool_use":
+        reason = "end_turn"
     choice = Choice(content=parts, finish_reason=normalise_stop_reason(reason), native_stop_reason=reason,
                     stop_sequence=body.get("stop_sequence"))
     return ChatResult(id=str(body.get("id") or ""), model=str(body.get("model") or requested_model),
                       choices=(choice,), usage=usage, family=ANTHROPIC)
 
 
+def _json_answer(block: dict, json_tool: str | None) -> TextPart | None:
+    if json_tool is None or block.get("type") != "tool_use" or block.get("name") != json_tool:
+        return None
+    return TextPart(json.dumps(block.get("input") or {}, ensure_ascii=False))
+
+
 class _StreamState:
     """What the events of one message stream have said so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, json_tool: str | None = None) -> None:
+        self.json_tool = json_tool
+        self.json_blocks: set[int] = set()
         self.id: str | None = None
         self.model: str | None = None
         self.usage: dict = {}
@@ -92,15 +103,19 @@ class _StreamState:
         """The last chunk; usage only when both input (message_start) and final output counts arrived."""
         known = "input_tokens" in self.usage and self.final_output
         usage = _stream_usage(self.usage) if known else None
-        reason = normalise_stop_reason(self.stop_reason)
+        native = "end_turn" if self.json_blocks and self.stop_reason == "tool_use" else self.stop_reason
+        reason = normalise_stop_reason(native)
         return ChatChunk(finish_reason=reason, finish_reasons=(reason,), usage=usage, id=self.id,
-                         native_stop_reason=self.stop_reason, stop_sequence=self.stop_sequence, model=self.model)
+                         native_stop_reason=native, stop_sequence=self.stop_sequence, model=self.model)
 
     def block_start(self, payload: dict) -> ChatChunk | None:
         block = payload.get("content_block") or {}
         kind = block.get("type")
         if kind == "text" and block.get("text"):
             return ChatChunk(delta=block["text"], id=self.id)
+        if kind == "tool_use" and self.json_tool is not None and block.get("name") == self.json_tool:
+            self.json_blocks.add(int(payload.get("index") or 0))
+            return None
         if kind == "tool_use":
             index = self.tool_index.setdefault(int(payload.get("index") or 0), len(self.tool_index))
             initial = block.get("input")
@@ -118,6 +133,8 @@ class _StreamState:
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
             return ChatChunk(delta=delta["text"], id=self.id)
+        if kind == "input_json_delta" and int(payload.get("index") or 0) in self.json_blocks:
+            return ChatChunk(delta=delta.get("partial_json") or "", id=self.id) if delta.get("partial_json") else None
         if kind == "input_json_delta":
             index = self.tool_index.get(int(payload.get("index") or 0), 0)
             return ChatChunk(id=self.id, tool_call=ToolCallDelta(index=index,
@@ -129,9 +146,10 @@ class _StreamState:
         return None
 
 
-def parse_stream(events, secrets=()) -> Iterator[ChatChunk]:
-    """Message stream events -> ChatChunks; error events and early ends raise UpstreamError."""
-    state = _StreamState()
+def parse_stream(events, secrets=(), json_tool: str | None = None) -> Iterator[ChatChunk]:
+    """Message stream events -> ChatChunks; error events and early ends raise UpstreamError. With json_tool,
+    that forced tool's input streams as text."""
+    state = _StreamState(json_tool)
     for event in events:
         payload = parse_event_json(event, NAME)
         kind = payload.get("type") or event.event

@@ -55,23 +55,24 @@ class HttpProvider(Provider):
         """The wire JSON for a request."""
 
     @abstractmethod
-    def parse_result(self, body: dict, requested_model: str) -> ChatResult:
-        """A non-streamed reply body -> ChatResult."""
+    def parse_result(self, body: dict, request: ChatRequest) -> ChatResult:
+        """A non-streamed reply body to request -> ChatResult."""
 
     @abstractmethod
-    def parse_events(self, events: Iterable[SSEEvent], secrets: tuple[str, ...]) -> Iterator[ChatChunk]:
-        """SSE events -> ChatChunks."""
+    def parse_events(self, events: Iterable[SSEEvent], secrets: tuple[str, ...],
+                     request: ChatRequest) -> Iterator[ChatChunk]:
+        """SSE events of the answer to request -> ChatChunks."""
 
     def complete(self, request: ChatRequest) -> ChatResult:
         """One non-streamed completion."""
         response = self._send(request, self.request_body(request, stream=False), stream=False)
-        return self.parse_result(read_json(response, self.name), request.model)
+        return self.parse_result(read_json(response, self.name), request)
 
     def stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Content deltas, then one final chunk with finish_reason and usage."""
         response = self._send(request, self.request_body(request, stream=True), stream=True)
         try:
-            yield from self.parse_events(iter_sse(response, self.name), (self._settings.api_key,))
+            yield from self.parse_events(iter_sse(response, self.name), (self._settings.api_key,), request)
         finally:
             response.close()
 

@@ -61,10 +61,10 @@ class OpenAIProvider(HttpProvider):
     def request_body(self, request: ChatRequest, stream: bool) -> dict:
         return request_body(request, stream)
 
-    def parse_result(self, body: dict, requested_model: str) -> ChatResult:
-        return parse_completion(body, requested_model)
+    def parse_result(self, body: dict, request: ChatRequest) -> ChatResult:
+        return parse_completion(body, request.model)
 
-    def parse_events(self, events, secrets) -> Iterator[ChatChunk]:
+    def parse_events(self, events, secrets, request: ChatRequest) -> Iterator[ChatChunk]:
         return parse_stream(events, secrets)
 
 
