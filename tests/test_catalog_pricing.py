@@ -254,3 +254,33 @@ def test_missing_operator_file(tmp_path):
     path = str(tmp_path / "nope.json")
     with pytest.raises(CatalogError, match=r"^model catalog .*nope\.json: cannot read the file \(No such file"):
         ModelCatalog.load(path)
+
+
+# --- what each model accepts (issue 13) -----------------------------------------------------------------
+
+def test_reasoning_models_are_flagged_with_a_large_default_budget(catalog):
+    for name in ("o3", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano"):
+        entry = catalog.resolve(name)
+        assert (entry.reasoning, entry.default_max_tokens, entry.supports_sampling) == (True, 25000, False), name
+    for name in ("gpt-4o", "claude-haiku-4-5", "mock-1"):
+        assert (catalog.resolve(name).reasoning, catalog.resolve(name).default_max_tokens) == (False, None)
+
+
+def test_image_bounds_and_one_hour_cache_prices(catalog):
+    assert catalog.resolve("gpt-4o").max_image_tokens == 1445
+    assert catalog.resolve("gpt-4o-mini").max_image_tokens == 48169
+    assert catalog.resolve("claude-sonnet-4-5").max_image_tokens == 1600
+    assert catalog.resolve("claude-opus-4-1").cache_write_1h_price == Decimal("30.00")
+    assert price_snapshot(catalog.resolve("claude-opus-4-1"))["cache_write_1h"] == "30.00"
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("reasoning", "yes", "reasoning must be true or false"),
+    ("default_max_tokens", 0, "default_max_tokens must be a positive integer"),
+    ("max_image_tokens", -5, "max_image_tokens must be a positive integer"),
+    ("supports_structured_output", 1, "supports_structured_output must be true or false"),
+])
+def test_operator_flags_are_checked(tmp_path, field, value, problem):
+    path = write(tmp_path, {"models": [{"id": "gpt-4o", field: value}]})
+    with pytest.raises(CatalogError, match=problem):
+        ModelCatalog.load(path)
