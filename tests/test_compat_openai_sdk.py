@@ -298,3 +298,15 @@ def test_unknown_fields_are_refused_like_openai(gateway, fake_upstream):
 def test_upstream_path_matches_model(gateway, fake_upstream, model):
     openai_sdk(gateway).chat.completions.create(model=model, messages=ASK)
     assert fake_upstream.requests[-1].path == upstream_path(model)
+
+
+def test_claude_thinking_streams_as_reasoning_deltas(gateway, fake_upstream):
+    fake_upstream.enqueue(Behavior(reply="42", thinking="Six sevens."))
+    stream = openai_sdk(gateway).chat.completions.create(
+        model=CLAUDE, messages=[{"role": "user", "content": "6*7?"}], reasoning_effort="low",
+        max_completion_tokens=4000, stream=True)
+    deltas = [c.choices[0].delta for c in stream if c.choices]
+    reasoning = "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas)
+    blocks = [b for d in deltas for b in (d.model_extra or {}).get("thinking_blocks") or []]
+    assert reasoning == "Six sevens." and any(b.get("signature") for b in blocks)
+    assert "".join(d.content or "" for d in deltas) == "42"
