@@ -61,7 +61,7 @@ def test_vercel_ai_sdk_tool_round_trip(app, gateway, fake_upstream, node_clients
     assert [r.status for r in audit(app)] == ["ok", "ok"] and counters_match_audit(app) == []
 
 
-@pytest.mark.parametrize("route, model", [(route, model) for route in ("openai", "anthropic") for model in (GPT, CLAUDE)])
+@pytest.mark.parametrize("route, model", [(r, m) for r in ("openai", "anthropic") for m in (GPT, CLAUDE)])
 def test_vercel_ai_sdk_structured_output_with_an_image(gateway, fake_upstream, node_clients, route, model):
     """generateObject: a JSON schema and an image part; the fake answers an instance of the schema it got."""
     result = run_scenario(node_clients, gateway, route, model, "object")

@@ -42,7 +42,8 @@ def test_tool_round_trip(app, gateway, fake_upstream, model):
     if model == GPT:
         assert upstream["messages"][1:] == [
             {"role": "assistant", "content": "Let me check.", "tool_calls": [
-                {"id": use.id, "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+                {"id": use.id, "type": "function",
+                 "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
             {"role": "tool", "tool_call_id": use.id, "content": "sunny"},
             {"role": "user", "content": "And now?"}]
     else:

@@ -151,7 +151,8 @@ def test_anthropic_stream_opens_one_block_per_kind_with_consecutive_indexes():
     stream = anthropic_wire.stream_frames("req_1", Entry, events(
         ChatChunk(thinking=ThinkingDelta(text="hmm")), ChatChunk(thinking=ThinkingDelta(signature="sig")),
         ChatChunk(delta="Checking."), ChatChunk(tool_call=ToolCallDelta(0, "call_a", "get_weather", "")),
-        ChatChunk(tool_call=ToolCallDelta(0, arguments='{"city":')), ChatChunk(tool_call=ToolCallDelta(0, arguments='"X"}')),
+        ChatChunk(tool_call=ToolCallDelta(0, arguments='{"city":')),
+        ChatChunk(tool_call=ToolCallDelta(0, arguments='"X"}')),
         ChatChunk(tool_call=ToolCallDelta(1, "call_b", "get_time", '{"zone":"UTC"}'))))
     got = frames_of(stream)
     assert got[0] == ("message_start", {"type": "message_start", "message": {

@@ -22,6 +22,11 @@ from gateway.services.completion_io import (Completion, CompletionInput, StreamD
 CATALOG_CREATED = 1735689600  # 2025-01-01: models have no creation date of their own here
 
 
+# ChatRequest fields this wire spells the same way: read straight from the schema's output.
+SAME_NAMED = ("messages", "temperature", "top_p", "stop", "tools", "tool_choice", "parallel_tool_calls",
+              "response_format", "reasoning_effort", "user", "n")
+
+
 def completion_input(data: dict) -> CompletionInput:
     """Schema output -> pipeline input: the neutral request plus this wire's own options."""
     options = {name: data[name] for name in OPENAI_OPTIONS if data.get(name) is not None}
@@ -29,19 +34,12 @@ def completion_input(data: dict) -> CompletionInput:
                       if k != "include_usage" and v is not None}
     if stream_options:
         options["stream_options"] = stream_options
-    request = draft_request(
-        messages=data["messages"], temperature=data.get("temperature"), top_p=data.get("top_p"),
-        stop=data.get("stop") or (), family=OPENAI, tools=data.get("tools") or (),
-        tool_choice=data.get("tool_choice"), parallel_tool_calls=data.get("parallel_tool_calls"),
-        response_format=data.get("response_format"), reasoning_effort=data.get("reasoning_effort"),
-        user=data.get("user"), n=data.get("n") or 1, options=_options(options))
+    neutral = {name: data[name] for name in SAME_NAMED if data.get(name) not in (None, ())}
+    request = draft_request(**neutral, family=OPENAI,
+                            options=WireOptions(OPENAI, options) if options else WireOptions())
     return CompletionInput(request=request, model=data["model"],
                            max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
                            stream=bool(data.get("stream")))
-
-
-def _options(fields: dict) -> WireOptions:
-    return WireOptions(OPENAI, fields) if fields else WireOptions()
 
 
 def include_usage(data: dict) -> bool:

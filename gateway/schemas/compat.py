@@ -1,9 +1,9 @@
 """Request schemas of the drop-in endpoints: OpenAI chat completions and Anthropic messages.
 
 Every field of both APIs (openai 3.57 / anthropic 2.14 type files) is listed here: read into the neutral
-model, kept as a same-family option (OPENAI_OPTIONS / ANTHROPIC_OPTIONS: forwarded verbatim to that
-family, refused by name for the other), or refused (REFUSED_*). Unknown fields are a 400 naming them,
-as the real APIs answer. docs/compat.md is the table.
+model, marked as a same-family option (metadata=OPTION: forwarded verbatim to that family, refused by
+name for the other; declaring the field is all it takes), or refused (REFUSED_*). Unknown fields are a
+400 naming them, as the real APIs answer. docs/compat.md is the table.
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ from gateway.schemas.llm import MAX_MESSAGES, MAX_MODEL_NAME
 from gateway.schemas.openai_parts import OpenAIMessages, OpenAIResponseFormat, OpenAITools, OpenAIToolChoice
 from gateway.schemas.shapes import Shaped, cache_control
 
-# Forwarded verbatim to OpenAI models; a 400 naming the field for Claude models.
-OPENAI_OPTIONS = ("seed", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs",
-                  "safety_identifier", "metadata", "service_tier", "prompt_cache_key", "prompt_cache_retention",
-                  "prompt_cache_options", "store", "prediction", "verbosity", "modalities", "moderation")
 # Refused on every model, with why (the gateway cannot bill or serve them).
 REFUSED_OPENAI = {
     "functions": "deprecated; use tools",
@@ -30,8 +26,6 @@ REFUSED_OPENAI = {
 }
 UNPRICED_TIERS = ("scale", "priority", "fast")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-# Forwarded verbatim to Claude models; a 400 naming the field for OpenAI models.
-ANTHROPIC_OPTIONS = ("top_k", "service_tier", "cache_control", "context_management")
 REFUSED_ANTHROPIC = {
     "container": "code execution containers are billed by the hour, which the gateway cannot price",
     "mcp_servers": "remote MCP tool use is not supported",
@@ -41,6 +35,14 @@ REFUSED_ANTHROPIC = {
     "user_profile_id": "not supported by this gateway",
     "workspace_id": "the gateway's own workspace is used",
 }
+
+
+OPTION = {"wire_option": True}  # field metadata: forwarded verbatim to its own family, refused by the other
+
+
+def wire_options(schema: type[Schema]) -> tuple[str, ...]:
+    """The fields of schema marked OPTION: declaring one there is all it takes to forward it."""
+    return tuple(name for name, field in schema._declared_fields.items() if field.metadata.get("wire_option"))
 
 
 class Refused(fields.Raw):
@@ -89,26 +91,29 @@ class ChatCompletionSchema(Schema):
     parallel_tool_calls = StrictBoolean(load_default=None, allow_none=True)
     response_format = OpenAIResponseFormat(load_default=None, allow_none=True)
     reasoning_effort = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(REASONING_EFFORTS))
-    seed = StrictInteger(allow_none=True)
-    frequency_penalty = StrictFloat(allow_none=True, validate=validate.Range(min=-2, max=2))
-    presence_penalty = StrictFloat(allow_none=True, validate=validate.Range(min=-2, max=2))
+    seed = StrictInteger(allow_none=True, metadata=OPTION)
+    frequency_penalty = StrictFloat(allow_none=True, validate=validate.Range(min=-2, max=2), metadata=OPTION)
+    presence_penalty = StrictFloat(allow_none=True, validate=validate.Range(min=-2, max=2), metadata=OPTION)
     logit_bias = fields.Dict(keys=fields.String(), values=StrictInteger(validate=validate.Range(min=-100, max=100)),
-                             allow_none=True)
-    logprobs = StrictBoolean(allow_none=True)
-    top_logprobs = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=20))
-    safety_identifier = fields.String(allow_none=True, validate=validate.Length(max=64))
+                             allow_none=True, metadata=OPTION)
+    logprobs = StrictBoolean(allow_none=True, metadata=OPTION)
+    top_logprobs = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=20), metadata=OPTION)
+    safety_identifier = fields.String(allow_none=True, validate=validate.Length(max=64), metadata=OPTION)
     metadata = fields.Dict(keys=fields.String(validate=validate.Length(max=64)),
                            values=fields.String(validate=validate.Length(max=512)), allow_none=True,
-                           validate=validate.Length(max=16))
-    service_tier = fields.String(allow_none=True, validate=validate.OneOf(("auto", "default", "flex")))
-    prompt_cache_key = fields.String(allow_none=True)
-    prompt_cache_retention = fields.String(allow_none=True, validate=validate.OneOf(("in_memory", "24h")))
-    prompt_cache_options = JSONObject(allow_none=True)
-    store = StrictBoolean(allow_none=True)
-    prediction = JSONObject(allow_none=True)
-    verbosity = fields.String(allow_none=True, validate=validate.OneOf(("low", "medium", "high")))
-    modalities = fields.List(fields.String(validate=validate.OneOf(("text",))), allow_none=True)
-    moderation = JSONObject(allow_none=True)
+                           validate=validate.Length(max=16), metadata=OPTION)
+    service_tier = fields.String(allow_none=True, validate=validate.OneOf(("auto", "default", "flex")),
+                                 metadata=OPTION)
+    prompt_cache_key = fields.String(allow_none=True, metadata=OPTION)
+    prompt_cache_retention = fields.String(allow_none=True, validate=validate.OneOf(("in_memory", "24h")),
+                                           metadata=OPTION)
+    prompt_cache_options = JSONObject(allow_none=True, metadata=OPTION)
+    store = StrictBoolean(allow_none=True, metadata=OPTION)
+    prediction = JSONObject(allow_none=True, metadata=OPTION)
+    verbosity = fields.String(allow_none=True, validate=validate.OneOf(("low", "medium", "high")),
+                              metadata=OPTION)
+    modalities = fields.List(fields.String(validate=validate.OneOf(("text",))), allow_none=True, metadata=OPTION)
+    moderation = JSONObject(allow_none=True, metadata=OPTION)
     functions = Refused(REFUSED_OPENAI["functions"])
     function_call = Refused(REFUSED_OPENAI["function_call"])
     audio = Refused(REFUSED_OPENAI["audio"])
@@ -152,7 +157,7 @@ class MessagesSchema(Schema):
     system = AnthropicSystem(load_default=None)
     temperature = StrictFloat(load_default=None, validate=validate.Range(min=0, max=1))
     top_p = StrictFloat(load_default=None, validate=validate.Range(min=0, max=1))
-    top_k = StrictInteger(validate=validate.Range(min=0))
+    top_k = StrictInteger(validate=validate.Range(min=0), metadata=OPTION)
     stop_sequences = StopSequences(load_default=())
     stream = StrictBoolean(load_default=False)
     tools = AnthropicTools(load_default=())
@@ -161,9 +166,9 @@ class MessagesSchema(Schema):
     output_config = AnthropicOutputConfig(load_default=None)
     output_format = AnthropicOutputFormat(load_default=None)  # the Nov-2025 beta spelling of output_config.format
     metadata = fields.Nested(MetadataSchema, load_default=None)
-    service_tier = fields.String(validate=validate.OneOf(("auto", "standard_only")))
-    cache_control = CacheControl()
-    context_management = JSONObject()
+    service_tier = fields.String(validate=validate.OneOf(("auto", "standard_only")), metadata=OPTION)
+    cache_control = CacheControl(metadata=OPTION)
+    context_management = JSONObject(metadata=OPTION)
     container = Refused(REFUSED_ANTHROPIC["container"])
     mcp_servers = Refused(REFUSED_ANTHROPIC["mcp_servers"])
     inference_geo = Refused(REFUSED_ANTHROPIC["inference_geo"])
@@ -180,3 +185,8 @@ class MessagesSchema(Schema):
         if thinking is not None and thinking.budget_tokens is not None and thinking.budget_tokens >= data.get(
                 "max_tokens", 0):
             raise ValidationError("thinking.budget_tokens must be less than max_tokens.", "thinking")
+
+
+# Forwarded verbatim to their own family's models; a 400 naming the field for the other family's.
+OPENAI_OPTIONS = wire_options(ChatCompletionSchema)
+ANTHROPIC_OPTIONS = wire_options(MessagesSchema)
