@@ -181,3 +181,32 @@ def test_openai_stream_numbers_tool_calls_and_sends_usage_null_until_the_end():
                                          "function": {"arguments": "", "name": "get_weather"}}]}
     assert deltas[3] == {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}
     assert got[-3]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_claude_citations_stream_through_to_anthropic_clients_only():
+    from gateway.providers.anthropic_reply import parse_stream
+    from gateway.providers.transport import SSEEvent
+
+    citation = {"type": "char_location", "cited_text": "Paris is big.", "document_index": 0,
+                "start_char_index": 0, "end_char_index": 13}
+    wire = [("message_start", {"message": {"id": "msg_1", "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+            ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+            ("content_block_delta", {"index": 0, "delta": {"type": "citations_delta", "citation": citation}}),
+            ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Big."}}),
+            ("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
+            ("message_stop", {})]
+    chunks = list(parse_stream(SSEEvent(name, json.dumps({"type": name, **data})) for name, data in wire))
+    middle = [StreamDelta(c) for c in chunks if c.carries_output]
+
+    class Claude:
+        id, provider = "claude-haiku-4-5", "anthropic"
+
+    def run(fmt, **kwargs):
+        return frames_of(fmt.stream_frames("req_1", Claude, iter([StreamStart(5), *middle, StreamEnd(
+            "stop", Usage(5, 2), 0, 1, ("stop",), "end_turn")]), **kwargs))
+
+    anthropic_deltas = [d["delta"] for e, d in run(anthropic_wire) if e == "content_block_delta"]
+    assert anthropic_deltas == [{"type": "citations_delta", "citation": citation},
+                                {"type": "text_delta", "text": "Big."}]
+    openai_deltas = [d["choices"][0]["delta"] for _, d in run(openai_wire, with_usage=False) if d and d["choices"]]
+    assert openai_deltas == [{"role": "assistant", "content": ""}, {"content": "Big."}, {}]

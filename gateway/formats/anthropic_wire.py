@@ -136,8 +136,11 @@ def delta_frames(blocks: _Blocks, piece) -> list[str]:
             if thinking.signature:
                 frames.append(blocks.delta({"type": "signature_delta", "signature": thinking.signature}))
     text = piece.delta + (piece.refusal or "")
-    if text:
+    if text or piece.citation:
         frames += blocks.open(("text",), {"type": "text", "text": ""})
+    if piece.citation:
+        frames.append(blocks.delta({"type": "citations_delta", "citation": dict(piece.citation)}))
+    if text:
         frames.append(blocks.delta({"type": "text_delta", "text": text}))
     call = piece.tool_call
     if call is not None:

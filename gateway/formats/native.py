@@ -58,7 +58,7 @@ def stream_frames(request_id: str, entry, events: Iterator) -> Iterator[str]:
     """event: start, then delta events, then one done (or error) event."""
     yield sse_event({"id": request_id, "provider": entry.provider, "model": entry.id}, "start")
     for event in events:
-        if isinstance(event, StreamDelta):
+        if isinstance(event, StreamDelta) and _delta(event.chunk):
             yield sse_event(_delta(event.chunk), "delta")
         elif isinstance(event, StreamEnd):
             yield sse_event({"id": request_id, "finish_reason": event.finish_reason,

@@ -122,10 +122,13 @@ def stream_frames(request_id: str, entry, events: Iterator, with_usage: bool) ->
             piece = event.chunk
             if piece.system_fingerprint:
                 fingerprint["system_fingerprint"] = piece.system_fingerprint
+            delta = delta_body(piece)
+            if not delta and piece.logprobs is None:
+                continue  # nothing OpenAI's format carries (an Anthropic citation)
             if piece.choice not in started:
                 started.add(piece.choice)
                 yield chunk(piece.choice, {"role": "assistant", "content": ""})
-            yield chunk(piece.choice, delta_body(piece), logprobs=piece.logprobs)
+            yield chunk(piece.choice, delta, logprobs=piece.logprobs)
         elif isinstance(event, StreamEnd):
             reasons = event.finish_reasons or (event.finish_reason,)
             for index, reason in enumerate(reasons):

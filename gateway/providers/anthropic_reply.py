@@ -141,6 +141,8 @@ class _StreamState:
                                                                  arguments=delta.get("partial_json") or ""))
         if kind == "thinking_delta":
             return ChatChunk(id=self.id, thinking=ThinkingDelta(text=delta.get("thinking") or ""))
+        if kind == "citations_delta" and isinstance(delta.get("citation"), dict):
+            return ChatChunk(id=self.id, citation=delta["citation"])
         if kind == "signature_delta":
             return ChatChunk(id=self.id, thinking=ThinkingDelta(signature=delta.get("signature") or ""))
         return None

@@ -321,6 +321,7 @@ class ChatChunk:
     model: str | None = None
     system_fingerprint: str | None = None
     input_tokens: int | None = None
+    citation: Mapping[str, Any] | None = None
 
     @property
     def delivered_text(self) -> str:
@@ -334,7 +335,7 @@ class ChatChunk:
 
     @property
     def carries_output(self) -> bool:
-        return bool(self.delta or self.tool_call or self.thinking or self.refusal or self.logprobs)
+        return bool(self.delta or self.tool_call or self.thinking or self.refusal or self.logprobs or self.citation)
 
 
 class ProviderError(Exception):
