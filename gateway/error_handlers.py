@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, current_app, g, jsonify
+from flask import Flask, current_app, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
-from gateway.errors import GatewayError, RateLimited, error_body, validation_message
+from gateway.errors import GatewayError, RateLimited, anthropic_error_body, error_body, validation_message
 from gateway.extensions import limiter
 from gateway.providers.base import ProviderError
 
@@ -36,11 +36,21 @@ HTTP_ERROR_TYPES = {
 }
 
 
+# Error envelopes by name; a blueprint that speaks another API declares `error_format = "anthropic"`.
+ERROR_FORMATS = {"openai": error_body, "anthropic": anthropic_error_body}
+
+
+def error_format():
+    """The envelope builder of the blueprint serving this request (OpenAI-shaped unless it declares one)."""
+    blueprint = current_app.blueprints.get(request.blueprint) if request.blueprint else None
+    return ERROR_FORMATS[getattr(blueprint, "error_format", "openai")]
+
+
 def error_response(status: int, error_type: str, message: str, *, code=None, param=None,
                    headers=None, details=None):
-    """A Flask response carrying the envelope."""
-    response = jsonify(error_body(error_type, message, code=code, param=param, details=details,
-                                  request_id=g.get("request_id")))
+    """A Flask response carrying the envelope of the endpoint's own API."""
+    response = jsonify(error_format()(error_type, message, code=code, param=param, details=details,
+                                      request_id=g.get("request_id")))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

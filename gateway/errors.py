@@ -63,6 +63,40 @@ def error_body(error_type: str, message: str, *, code: str | None = None, param:
     return {"error": error}
 
 
+# The gateway's error types as Anthropic's (docs.claude.com/en/api/errors), for /v1/messages.
+ANTHROPIC_ERROR_TYPES = {
+    "invalid_request_error": "invalid_request_error",
+    "authentication_error": "authentication_error",
+    "permission_error": "permission_error",
+    "not_found_error": "not_found_error",
+    "conflict_error": "invalid_request_error",
+    "request_too_large": "request_too_large",
+    "rate_limit_exceeded": "rate_limit_error",
+    "quota_exceeded": "rate_limit_error",
+    "concurrency_limit_exceeded": "rate_limit_error",
+    "upstream_rate_limited": "rate_limit_error",
+    "upstream_timeout": "timeout_error",
+    "upstream_error": "api_error",
+    "service_unavailable": "api_error",
+    "internal_error": "api_error",
+}
+
+
+def anthropic_error_body(error_type: str, message: str, *, code: str | None = None, request_id: str | None = None,
+                         details: dict | None = None, **_ignored) -> dict:
+    """Anthropic's envelope {"type": "error", "error": {"type", "message"}, "request_id"}, with Anthropic's
+    error types; the gateway's own type rides along as error.gateway_type (quota vs rate limit), and so do
+    the gateway's code and details such as upstream_status or limit_scope. There is no param: the message
+    names the field."""
+    error = {"type": ANTHROPIC_ERROR_TYPES.get(error_type, "api_error"), "message": message}
+    if error["type"] != error_type:
+        error["gateway_type"] = error_type
+    if code is not None:
+        error["code"] = code
+    error.update(details or {})
+    return {"type": "error", "error": error, "request_id": request_id}
+
+
 def validation_message(messages) -> tuple[str, str | None]:
     """Flatten marshmallow's nested messages into one sentence and the first offending field."""
     parts: list[str] = []

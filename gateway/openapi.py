@@ -24,8 +24,9 @@ from gateway.schemas import responses as out
 from gateway.schemas.admin import (MAX_MONEY, MONEY_PLACES, KeyCreateSchema, KeyListQuerySchema,
                                    LimitsSchema, RecordsQuerySchema, StrictMoney, UsageQuerySchema,
                                    UserCreateSchema, UserListQuerySchema)
-from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema, TextContent
+from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema
 from gateway.schemas.fields import StopSequences
+from gateway.schemas.shapes import Shaped
 from gateway.schemas.llm import CompleteRequestSchema
 from gateway.schemas.reports import (DailySeriesQuerySchema, NearCapsQuerySchema, QuotaListQuerySchema,
                                      UsageByUserQuerySchema)
@@ -80,6 +81,7 @@ class Operation:
     events: tuple[str, ...] | None = None  # server-sent event names when "stream": true; () = unnamed
     example: dict | None = None
     extra: dict = field(default_factory=dict)
+    error_schema: type[Schema] = out.ErrorSchema  # the envelope this endpoint's errors come in
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -99,7 +101,7 @@ OPERATIONS: dict[str, Operation] = {
                                       errors=KEYED),
     "anthropic_compat.messages": Operation("anthropic", 200, out.AnthropicMessageOutSchema, body=MessagesSchema,
                                            security=GATEWAY_KEY, errors=KEYED + COMPLETES,
-                                           events=ANTHROPIC_EVENTS,
+                                           events=ANTHROPIC_EVENTS, error_schema=out.AnthropicErrorSchema,
                                            example={"model": "claude-haiku-4-5", "max_tokens": 100,
                                                     "messages": [{"role": "user", "content": "Hello"}]}),
     "admin.create_user": Operation("admin", 201, out.UserSchema, body=UserCreateSchema, security=ADMIN_TOKEN,
@@ -240,8 +242,8 @@ def _responses(operation: Operation) -> dict:
     for status, schema in operation.extra.items():
         responses[str(status)] = _response(STATUS_TEXT.get(status, "See the body."), {JSON: {"schema": schema}})
     for status in sorted(set(operation.errors)):
-        responses.setdefault(str(status), _error_response(status))
-    responses["default"] = _error_response(None)
+        responses.setdefault(str(status), _error_response(status, operation.error_schema))
+    responses["default"] = _error_response(None, operation.error_schema)
     return responses
 
 
@@ -267,9 +269,9 @@ def _event_schema(names: tuple[str, ...]) -> dict:
             "properties": {"event": event, "data": {"type": "string", "description": "JSON, or [DONE]"}}}
 
 
-def _error_response(status: int | None) -> dict:
+def _error_response(status: int | None, schema: type[Schema] = out.ErrorSchema) -> dict:
     response = _response(STATUS_TEXT.get(status, "Any other error, in the same envelope."),
-                         {JSON: {"schema": out.ErrorSchema}})
+                         {JSON: {"schema": schema}})
     if status in (429, 503):
         response["headers"]["Retry-After"] = "RetryAfter"
     return response
@@ -297,11 +299,8 @@ def _path_parameters(rule) -> list[dict]:
 
 def custom_field_properties(self, field, ret, **_kwargs) -> dict:
     """JSON Schema of the gateway's own field types (apispec attribute function)."""
-    if isinstance(field, TextContent):
-        parts = {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["type", "text"],
-            "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}}}}
-        return {"oneOf": [{"type": "string"}, parts]}
+    if isinstance(field, Shaped):
+        return dict(field.json_schema)
     if isinstance(field, StopSequences):
         one = {"type": "string", "minLength": 1, "maxLength": 200}
         return {"oneOf": [one, {"type": "array", "maxItems": StopSequences.max_items, "items": one}]}

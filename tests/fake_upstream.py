@@ -65,6 +65,12 @@ class Behavior:
     bill_primer: int = 0
     redirect_to: str | None = None
     sse_framing: str = "chunked"
+    # Richer answers (tests/fake_rich.py): [(tool name, arguments dict or JSON text)], Claude thinking text,
+    # an OpenAI refusal, the stop sequence Claude matched.
+    tool_calls: list | None = None
+    thinking: str | None = None
+    refusal: str | None = None
+    stop_sequence: str | None = None
 
     def pieces(self) -> list[str]:
         """The streamed content pieces: chunks, or the reply split into words keeping their spaces."""
@@ -237,11 +243,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
+        from tests import fake_rich  # validation and rich answers; imported late, it builds on this module
+
         path, _, query = self.path.partition("?")
         body = self._read_json()
-        dialect = {OPENAI_PATH: OpenAIDialect, ANTHROPIC_PATH: AnthropicDialect}.get(path)
-        if AZURE_PATH.match(path):
-            dialect = OpenAIDialect
+        dialect = fake_rich.DIALECTS.get(path)
+        if AZURE_PATH.match(path):  # Azure deployments speak OpenAI's format (not validated as strictly)
+            dialect = fake_rich.DIALECTS[OPENAI_PATH]
         behavior, number = self.server.fake.take(Recorded(path, Headers(self.headers.items()), body, query),
                                                  consume=dialect is not None)
         try:
@@ -249,6 +257,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(404, {"error": {"type": "not_found_error", "message": f"no route {path}"}}, {})
                 return
             time.sleep(behavior.delay_s)
+            refused = fake_rich.refusal(path, body, self.headers) if behavior.status < 400 else None
+            if refused is not None:
+                self._send_json(400, refused, {})
+                return
             self._answer(dialect(behavior, body, number))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True

@@ -108,7 +108,8 @@ def test_price_snapshot_is_json_strings(catalog):
     snapshot = price_snapshot(catalog.resolve("gpt-4o"))
     assert snapshot == {"model": "gpt-4o", "provider": "openai", "upstream_id": "gpt-4o",
                         "price_version": "2025-11", "currency": "USD", "unit": "per_1m_tokens",
-                        "input": "2.50", "cached_input": "1.25", "output": "10.00", "cache_write": None}
+                        "input": "2.50", "cached_input": "1.25", "output": "10.00", "cache_write": None,
+                        "cache_write_1h": None}
     assert json.loads(json.dumps(snapshot)) == snapshot
     assert price_snapshot(catalog.resolve("claude-opus-4-1"))["cache_write"] == "18.75"
 
@@ -162,12 +163,16 @@ def test_reservation_prices_everything_at_full_input_and_output(catalog):
     assert reservation_cost_nanousd(0, 0, catalog.resolve("gpt-4o")) == 0
 
 
+def asked(*messages) -> ChatRequest:
+    return ChatRequest(model="m", messages=tuple(messages), max_tokens=1)
+
+
 def test_prompt_estimate_from_utf8_bytes():
-    assert estimate_prompt_tokens([Message("user", "abcdef")]) == 2 + 4 + 3
-    assert estimate_prompt_tokens([Message("user", "abcdefg")]) == 3 + 4 + 3
-    assert estimate_prompt_tokens([Message("user", "héllo")]) == 2 + 4 + 3  # 6 bytes
-    assert estimate_prompt_tokens((Message("system", ""), Message("user", "日本"))) == 4 + (2 + 4) + 3
-    assert estimate_prompt_tokens([]) == 3
+    assert estimate_prompt_tokens(asked(Message("user", "abcdef"))) == 2 + 4 + 3
+    assert estimate_prompt_tokens(asked(Message("user", "abcdefg"))) == 3 + 4 + 3
+    assert estimate_prompt_tokens(asked(Message("user", "héllo"))) == 2 + 4 + 3  # 6 bytes
+    assert estimate_prompt_tokens(asked(Message("system", ""), Message("user", "日本"))) == 4 + (2 + 4) + 3
+    assert estimate_prompt_tokens(asked()) == 3
 
 
 def adversarial_texts() -> dict[str, str]:
@@ -198,7 +203,7 @@ def test_prompt_bound_is_above_what_real_byte_level_bpes_count(encoding):
     tightest = 0.0
     for name, text in adversarial_texts().items():
         messages = (Message("system", "Be brief."), Message("user", text))
-        billed = sum(3 + len(tokenizer.encode(m.role)) + len(tokenizer.encode(m.content)) for m in messages) + 3
+        billed = sum(3 + len(tokenizer.encode(m.role)) + len(tokenizer.encode(m.text)) for m in messages) + 3
         bound = prompt_token_bound(ChatRequest(model="m", messages=messages, max_tokens=1))
         assert billed <= bound, (name, billed, bound)
         tightest = max(tightest, billed / bound)
@@ -212,7 +217,7 @@ def test_the_old_bytes_over_3_estimate_is_beaten_by_ordinary_looking_text():
 
     tokenizer = bpe_openai.get_encoding("o200k_base")
     text = adversarial_texts()["spaced digits"]
-    assert len(tokenizer.encode(text)) > 2.5 * estimate_prompt_tokens([Message("user", text)])
+    assert len(tokenizer.encode(text)) > 2.5 * estimate_prompt_tokens(asked(Message("user", text)))
 
 
 def test_prompt_bound_counts_bytes_and_overheads():
@@ -228,10 +233,16 @@ def test_reserved_prompt_never_exceeds_the_context_window(catalog):
 
 
 def test_reservation_prices_the_prompt_at_the_dearest_prompt_rate(catalog):
-    """Anthropic cache writes cost 1.25x input: a reservation at the input price could be overrun."""
+    """Anthropic cache writes cost 1.25x input (one-hour writes 2x): a reservation at the input price could
+    be overrun, so the prompt is reserved at the dearest, a one-hour write; models without cache writes
+    reserve at their input price."""
     haiku = catalog.resolve("claude-haiku-4-5")
     assert haiku.cache_write_price > haiku.input_price
-    assert reservation_cost_nanousd(1000, 0, haiku) == cost_nanousd(Usage(1000, 0, 0, 1000), haiku)
+    one_hour_writes = Usage(1000, 0, 0, 1000, cache_write_1h_tokens=1000)
+    assert reservation_cost_nanousd(1000, 0, haiku) == cost_nanousd(one_hour_writes, haiku)
+    assert reservation_cost_nanousd(1000, 0, haiku) > cost_nanousd(Usage(1000, 0, 0, 1000), haiku)
+    mini = catalog.resolve("gpt-4o-mini")
+    assert reservation_cost_nanousd(1000, 0, mini) == cost_nanousd(Usage(1000), mini)
 
 
 def test_nanousd_to_usd_is_exact():
@@ -347,4 +358,34 @@ def test_malformed_operator_file_raises_one_line_catalog_error(tmp_path, documen
 def test_missing_operator_file(tmp_path):
     path = str(tmp_path / "nope.json")
     with pytest.raises(CatalogError, match=r"^model catalog .*nope\.json: cannot read the file \(No such file"):
+        ModelCatalog.load(path)
+
+
+# --- what each model accepts (issue 13) -----------------------------------------------------------------
+
+def test_reasoning_models_are_flagged_with_a_large_default_budget(catalog):
+    for name in ("o3", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano"):
+        entry = catalog.resolve(name)
+        assert (entry.reasoning, entry.default_max_tokens, entry.supports_sampling) == (True, 25000, False), name
+    for name in ("gpt-4o", "claude-haiku-4-5", "mock-1"):
+        assert (catalog.resolve(name).reasoning, catalog.resolve(name).default_max_tokens) == (False, None)
+
+
+def test_image_bounds_and_one_hour_cache_prices(catalog):
+    assert catalog.resolve("gpt-4o").max_image_tokens == 1445
+    assert catalog.resolve("gpt-4o-mini").max_image_tokens == 48169
+    assert catalog.resolve("claude-sonnet-4-5").max_image_tokens == 1600
+    assert catalog.resolve("claude-opus-4-1").cache_write_1h_price == Decimal("30.00")
+    assert price_snapshot(catalog.resolve("claude-opus-4-1"))["cache_write_1h"] == "30.00"
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("reasoning", "yes", "reasoning must be true or false"),
+    ("default_max_tokens", 0, "default_max_tokens must be a positive integer"),
+    ("max_image_tokens", -5, "max_image_tokens must be a positive integer"),
+    ("supports_structured_output", 1, "supports_structured_output must be true or false"),
+])
+def test_operator_flags_are_checked(tmp_path, field, value, problem):
+    path = write(tmp_path, {"models": [{"id": "gpt-4o", field: value}]})
+    with pytest.raises(CatalogError, match=problem):
         ModelCatalog.load(path)

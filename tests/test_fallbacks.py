@@ -344,21 +344,22 @@ def test_a_failed_attempt_the_upstream_had_is_billed_by_the_ledger_rule(gateway,
 
     app, client, account = gateway(UPSTREAM_TIMEOUT_S="0.3", UPSTREAM_MAX_RETRIES="0", BILL_FAILED_UPSTREAM=rule)
     fake_upstream.set_default(Behavior(delay_s=1.5))
-    upstream_b.set_default(Behavior(reply="from B", prompt_tokens=1000, completion_tokens=100))
+    upstream_b.set_default(Behavior(reply="from B", prompt_tokens=9, completion_tokens=100))
     response = post(client, account, "claude-haiku-4-5")
     assert response.status_code == 200, response.get_json()
     record = records(app)[-1]
     assert attempts(record) == [("anthropic", "claude-haiku-4-5", "upstream_timeout", None),
                                 ("openai-b", "gpt-4o-mini", "ok", None)]
     with app.app_context():
-        haiku = gateway_state().catalog.resolve("claude-haiku-4-5")
-    timed_out_prompt = cost_nanousd(Usage(prompt_tokens=estimate_prompt_tokens([Message("user", "hi")])), haiku)
-    expected = 210_000 + (timed_out_prompt if rule == "prompt" else 0)
+        haiku, mini = (gateway_state().catalog.resolve(name) for name in ("claude-haiku-4-5", "gpt-4o-mini"))
+    estimate = estimate_prompt_tokens(ChatRequest(model="m", messages=(Message("user", "hi"),), max_tokens=1))
+    answer = cost_nanousd(Usage(prompt_tokens=9, completion_tokens=100), mini)
+    expected = answer + (cost_nanousd(Usage(prompt_tokens=estimate), haiku) if rule == "prompt" else 0)
     assert (record.status, record.model, record.cost_nanousd) == ("ok", "gpt-4o-mini", expected)
     assert record.cost_nanousd <= record.reserved_cost_nanousd
     assert counters_match_audit(app) == []
 
     fake_upstream.set_default(Behavior(status=529))
     post(client, account, "claude-haiku-4-5")
-    assert records(app)[-1].cost_nanousd == 210_000  # the refusal cost nothing
+    assert records(app)[-1].cost_nanousd == answer  # the refusal cost nothing
     assert counters_match_audit(app) == []

@@ -49,7 +49,13 @@ def records(app) -> list[UsageRecord]:
 
 
 def assert_envelope(response, status: int, error_type: str) -> dict:
-    error = response.get_json()["error"]
+    """The gateway's envelope, or on /v1/messages Anthropic's, carrying the gateway's type as gateway_type."""
+    body = response.get_json()
+    error = body["error"]
+    if body.get("type") == "error":
+        assert body["request_id"] == response.headers["X-Request-ID"]
+        assert (response.status_code, error.get("gateway_type", error["type"])) == (status, error_type), error
+        return error
     assert (response.status_code, error["type"]) == (status, error_type), error
     assert error["request_id"] == response.headers["X-Request-ID"]
     return error

@@ -150,7 +150,10 @@ def test_client_reset_before_the_first_byte_is_billed_for_the_prompt(app, client
     [record] = wait_settled(app)
     assert (record.status, record.counted, record.http_status, record.billing_rule) == \
         ("client_disconnected", True, 499, "estimate")
-    assert (record.prompt_tokens, record.completion_tokens) == (3 + 4 + 3, 0)  # ceil(9 / 3) + 4 + 3
+    assert record.prompt_tokens == 3 + 4 + 3  # ceil(9 / 3) + 4 + 3
+    # Output is counted as the gateway reads it from the upstream (which bills what it generated): a format
+    # that holds its first frame until the first delta has read "never " (2 tokens) before the write fails.
+    assert record.completion_tokens in (0, 2)
     assert record.cost_nanousd > 0
     assert len(fake_upstream.requests) == 1
     assert counters_match_audit(app) == []
@@ -341,8 +344,9 @@ def test_upstream_redirects_are_never_followed(app, client, account, fake_upstre
         assert elsewhere.hits == 0
     finally:
         elsewhere.stop()
-    error = response.get_json()["error"]
-    assert (response.status_code, error["type"], error["upstream_status"]) == (502, "upstream_error", 307)
+    error = response.get_json()["error"]  # /v1/messages answers in Anthropic's envelope, our type alongside
+    assert (response.status_code, error.get("gateway_type", error["type"]), error["upstream_status"]) == \
+        (502, "upstream_error", 307)
     assert "redirect" in error["message"] and "127.0.0.2" not in error["message"]
     [record] = rows(app)
     assert (record.counted, record.billing_rule) == (False, "refused")
@@ -436,7 +440,7 @@ def test_fake_upstream_sse_framings_and_the_gateway_reads_each_to_the_end(app, c
                                                                           framing):
     fake_upstream.enqueue(Behavior(chunks=["a", "b"], sse_framing=framing))
     raw = requests.post(fake_upstream.openai_base_url + "/chat/completions", stream=True, timeout=5,
-                        json={"model": "gpt-4o-mini", "stream": True, "messages": []})
+                        json={"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
     framed = {"chunked": raw.headers.get("Transfer-Encoding") == "chunked",
               "close": raw.headers.get("Connection") == "close" and "Content-Length" not in raw.headers,
               "content-length": int(raw.headers.get("Content-Length", 0)) > 0}

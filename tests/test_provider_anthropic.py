@@ -9,9 +9,11 @@ from gateway.providers.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
+    Choice,
     Message,
     ProviderError,
     ProviderSettings,
+    TextPart,
     UpstreamError,
     UpstreamInvalidRequest,
     UpstreamRateLimited,
@@ -67,14 +69,22 @@ def test_body_headers_and_path(provider, upstream):
                          "temperature": 0.7, "stop_sequences": ["END", "STOP"]}
 
 
-def test_systems_join_and_same_role_turns_merge(provider, upstream):
-    provider.complete(chat(("system", "A"), ("user", "u1"), ("user", "u2"), ("assistant", "a1"),
-                           ("developer", "B"), ("assistant", "a2"), ("user", "u3"), ("system", "   ")))
+def test_leading_systems_become_blocks_and_user_turns_merge(provider, upstream):
+    provider.complete(chat(("system", "A"), ("developer", "B"), ("user", "u1"), ("user", "u2"),
+                           ("assistant", "a1"), ("user", "u3")))
     body = upstream.requests[0].body
-    assert body["system"] == "A\n\nB"
-    assert body["messages"] == [{"role": "user", "content": "u1\n\nu2"},
-                                {"role": "assistant", "content": "a1\n\na2"},
+    assert body["system"] == [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "u1"},
+                                                             {"type": "text", "text": "u2"}]},
+                                {"role": "assistant", "content": "a1"},
                                 {"role": "user", "content": "u3"}]
+
+
+def test_a_system_turn_after_the_conversation_began_is_refused_not_hoisted(provider, upstream):
+    with pytest.raises(UpstreamInvalidRequest) as raised:
+        provider.validate(chat(("user", "u1"), ("assistant", "a1"), ("system", "B"), ("user", "u2")))
+    assert raised.value.param == "messages.2.role"
+    assert upstream.requests == []
 
 
 def test_no_system_means_no_system_field_and_prefill_is_right_stripped(provider, upstream):
@@ -84,17 +94,12 @@ def test_no_system_means_no_system_field_and_prefill_is_right_stripped(provider,
     assert body["messages"][-1] == {"role": "assistant", "content": "The colour is"}
 
 
-def test_temperature_wins_over_top_p_and_top_p_alone_is_sent(provider, upstream):
+def test_temperature_and_top_p_are_both_sent_never_dropped(provider, upstream):
     provider.complete(chat(temperature=0.3, top_p=0.9))
     provider.complete(chat(top_p=0.9))
     first, second = (r.body for r in upstream.requests)
-    assert (first.get("temperature"), "top_p" in first) == (0.3, False)
+    assert (first["temperature"], first["top_p"]) == (0.3, 0.9)
     assert ("temperature" in second, second["top_p"]) == (False, 0.9)
-
-
-def test_unsupported_sampling_and_stop_are_dropped(provider, upstream):
-    provider.complete(chat(temperature=0.3, stop=("x",), supports_sampling=False, supports_stop=False))
-    assert set(upstream.requests[0].body) == {"model", "max_tokens", "system", "messages"}
 
 
 def test_temperature_one_is_allowed(provider, upstream):
@@ -109,8 +114,6 @@ def test_temperature_one_is_allowed(provider, upstream):
      "the first non-system message must come from the user for Anthropic models"),
     ((("system", "s"), ("user", "  ")), "messages.1.content",
      "messages[1] (user) has empty content; Anthropic models need non-empty text in every turn"),
-    ((("user", "x"), ("tool", "result")), "messages.1.role",
-     "messages[1] has role 'tool'; Anthropic models take system, user and assistant messages"),
 ])
 def test_role_rules_are_400_before_any_http_call(provider, upstream, turns, param, message):
     request = chat(*turns)
@@ -138,7 +141,8 @@ def test_complete_normalises_cache_usage(provider, upstream):
     upstream.enqueue(Behavior(reply="Hi there", prompt_tokens=1000, completion_tokens=50, cached_tokens=300,
                               cache_write_tokens=100))
     assert provider.complete(chat()) == ChatResult(
-        id="msg_fake1", model=MODEL, content="Hi there", finish_reason="stop",
+        id="msg_fake1", model=MODEL, family="anthropic",
+        choices=(Choice(content=(TextPart("Hi there"),), finish_reason="stop", native_stop_reason="end_turn"),),
         usage=Usage(prompt_tokens=1000, completion_tokens=50, cached_tokens=300, cache_write_tokens=100))
 
 
@@ -156,16 +160,19 @@ def test_stop_reasons_are_normalised(provider, upstream, native, normalised):
 def test_stream_yields_deltas_then_finish_and_usage(provider, upstream):
     upstream.enqueue(Behavior(chunks=["Hel", "lo"], prompt_tokens=8, completion_tokens=2, cached_tokens=2))
     assert list(provider.stream(chat())) == [
+        ChatChunk(id="msg_fake1", model=MODEL, input_tokens=8),
         ChatChunk(delta="Hel", id="msg_fake1"),
         ChatChunk(delta="lo", id="msg_fake1"),
-        ChatChunk(finish_reason="stop", usage=Usage(8, 2, 2, 0), id="msg_fake1"),
+        ChatChunk(finish_reason="stop", finish_reasons=("stop",), usage=Usage(8, 2, 2, 0), id="msg_fake1",
+                  native_stop_reason="end_turn", model=MODEL),
     ]
     assert upstream.requests[0].body["stream"] is True
 
 
 def test_stream_without_usage_ends_with_usage_none(provider, upstream):
     upstream.enqueue(Behavior(chunks=["a"], omit_usage=True))
-    assert list(provider.stream(chat()))[-1] == ChatChunk(finish_reason="stop", usage=None, id="msg_fake1")
+    assert list(provider.stream(chat()))[-1] == ChatChunk(finish_reason="stop", finish_reasons=("stop",), usage=None,
+                                                          id="msg_fake1", native_stop_reason="end_turn", model=MODEL)
 
 
 # --- HTTP errors and retries -----------------------------------------------------------------------
@@ -241,7 +248,7 @@ def test_read_timeout(upstream, sleeps):
 def test_mid_stream_drop_is_not_retried(provider, upstream, sleeps):
     upstream.enqueue(Behavior(chunks=["a ", "b ", "c"], drop_after_chunks=1))
     received, error = drain(provider.stream(chat()))
-    assert [c.delta for c in received] == ["a "]
+    assert [c.delta for c in received if c.carries_output] == ["a "]
     assert type(error) is UpstreamError and error.message == "the connection to anthropic broke mid-response"
     assert (len(upstream.requests), sleeps) == (1, [])
 
@@ -249,7 +256,7 @@ def test_mid_stream_drop_is_not_retried(provider, upstream, sleeps):
 def test_mid_stream_error_event_raises(provider, upstream):
     upstream.enqueue(Behavior(chunks=["a ", "b"], error_midstream=True))
     received, error = drain(provider.stream(chat()))
-    assert [c.delta for c in received] == ["a "]
+    assert [c.delta for c in received if c.carries_output] == ["a "]
     assert type(error) is UpstreamError
     assert error.message == "anthropic failed mid-stream (overloaded_error): Overloaded"
     assert len(upstream.requests) == 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.azure_openai import AzureOpenAIProvider
-from gateway.providers.base import ChatChunk, ChatRequest, ChatResult, Message, Usage
+from gateway.providers.base import (ChatChunk, ChatRequest, ChatResult, Choice, Message, TextPart,
+                                    Usage)
 from gateway.providers.mock import MockProvider, count_tokens, reply_text
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.registry import ProviderRegistry, Upstream, build_providers
@@ -26,7 +27,8 @@ def test_tokenizer_counts_words_and_punctuation():
 
 def test_complete_echoes_the_last_user_message_with_honest_usage():
     result = MockProvider().complete(chat())
-    assert result == ChatResult(id=result.id, model="mock-1", content=REPLY, finish_reason="stop",
+    assert result == ChatResult(id=result.id, model="mock-1",
+                                choices=(Choice(content=(TextPart(REPLY),), finish_reason="stop"),),
                                 usage=Usage(prompt_tokens=3 + 4, completion_tokens=10))
     assert result.id.startswith("mock-") and result.id == MockProvider().complete(chat()).id
 
@@ -50,7 +52,8 @@ def test_stream_is_word_by_word_and_matches_complete():
     reply_id = provider.complete(chat()).id
     assert chunks == [ChatChunk(delta=word, id=reply_id) for word in
                       ["Mock ", "reply ", "to: ", '"Say ', "hello, ", 'please"']] + \
-        [ChatChunk(finish_reason="stop", usage=Usage(prompt_tokens=7, completion_tokens=10), id=reply_id)]
+        [ChatChunk(finish_reason="stop", finish_reasons=("stop",), usage=Usage(prompt_tokens=7, completion_tokens=10),
+                   id=reply_id)]
 
 
 def test_truncated_stream_ends_with_length():

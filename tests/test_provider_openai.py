@@ -9,9 +9,11 @@ from gateway.providers.base import (
     ChatChunk,
     ChatRequest,
     ChatResult,
+    Choice,
     Message,
     ProviderError,
     ProviderSettings,
+    TextPart,
     UpstreamError,
     UpstreamInvalidRequest,
     UpstreamRateLimited,
@@ -76,12 +78,12 @@ def test_body_headers_and_path(provider, upstream):
     }
 
 
-def test_reasoning_models_get_no_sampling_or_stop(provider, upstream):
-    provider.complete(chat(model="o3", temperature=0.5, top_p=0.5, stop=("x",),
-                           supports_sampling=False, supports_stop=False))
+def test_the_adapter_forwards_sampling_as_given(provider, upstream):
+    """Reasoning models' refusals of temperature/top_p/stop happen in the pipeline (a 400), not here."""
+    provider.complete(chat(model="o3", temperature=1, reasoning=True, reasoning_effort="high"))
     assert upstream.requests[0].body == {
         "model": "o3", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}],
-        "max_completion_tokens": 100}
+        "max_completion_tokens": 100, "temperature": 1, "reasoning_effort": "high"}
 
 
 def test_extra_headers_are_sent_and_base_url_slash_is_tolerated(upstream, sleeps):
@@ -96,7 +98,9 @@ def test_extra_headers_are_sent_and_base_url_slash_is_tolerated(upstream, sleeps
 def test_complete_returns_content_and_cached_usage(provider, upstream):
     upstream.enqueue(Behavior(reply="Hi!", prompt_tokens=1000, completion_tokens=500, cached_tokens=200))
     assert provider.complete(chat()) == ChatResult(
-        id="chatcmpl-fake1", model="gpt-4o", content="Hi!", finish_reason="stop",
+        id="chatcmpl-fake1", model="gpt-4o", family="openai", service_tier="default", system_fingerprint="fp_fake",
+        choices=(Choice(content=(TextPart("Hi!"),), finish_reason="stop", native_stop_reason="stop",
+                        annotations=[]),),
         usage=Usage(prompt_tokens=1000, completion_tokens=500, cached_tokens=200))
 
 
@@ -112,10 +116,12 @@ def test_finish_reasons_are_normalised(provider, upstream, native, normalised):
 
 def test_stream_yields_deltas_then_finish_and_usage(provider, upstream):
     upstream.enqueue(Behavior(chunks=["Foo", "!"], prompt_tokens=9, completion_tokens=2, cached_tokens=3))
+    head = dict(id="chatcmpl-fake1", model="gpt-4o", system_fingerprint="fp_fake")
     assert list(provider.stream(chat())) == [
-        ChatChunk(delta="Foo", id="chatcmpl-fake1"),
-        ChatChunk(delta="!", id="chatcmpl-fake1"),
-        ChatChunk(finish_reason="stop", usage=Usage(9, 2, 3), id="chatcmpl-fake1"),
+        ChatChunk(delta="Foo", **head),
+        ChatChunk(delta="!", **head),
+        ChatChunk(finish_reason="stop", finish_reasons=("stop",), usage=Usage(9, 2, 3), native_stop_reason="stop",
+                  **head),
     ]
     body = upstream.requests[0].body
     assert (body["stream"], body["stream_options"]) == (True, {"include_usage": True})

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.errors import InvalidRequest
-from gateway.providers.base import (ChatChunk, ChatRequest, ChatResult, Message, Provider, UpstreamError,
+from gateway.providers.base import (ChatChunk, ChatRequest, ChatResult, Choice, Message, Provider, TextPart, UpstreamError,
                                     UpstreamInvalidRequest, UpstreamRateLimited, UpstreamTimeout, Usage)
 from gateway.providers.registry import ProviderRegistry, Upstream
 from gateway.services import upstream_health
@@ -18,7 +18,8 @@ from gateway.services.catalog import Deployment, ModelCatalog, ModelEntry
 from gateway.services.routing import Router, falls_back
 from gateway.services.upstream_health import CooldownPolicy, DeploymentHealth
 
-RESULT = ChatResult(id="r", model="m", content="hi", finish_reason="stop", usage=Usage(3, 1))
+RESULT = ChatResult(id="r", model="m", choices=(Choice(content=(TextPart("hi"),), finish_reason="stop"),),
+                    usage=Usage(3, 1))
 
 
 class Clock:

@@ -73,7 +73,7 @@ def test_openai_sdk_error_classes(app, gateway, fake_upstream, admin_headers, cl
     with pytest.raises(openai.BadRequestError):
         sdk.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError):
-        sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}], n=2)
+        sdk.chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "user", "content": "x"}], n=2)
     bad = openai.OpenAI(base_url=sdk.base_url, api_key="dom_aaaaaaaaaaaa_" + "b" * 43, max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])

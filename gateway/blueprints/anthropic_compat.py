@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from gateway.blueprints.body import load_body
 from gateway.blueprints.caller import require_gateway_key, user_rate_limit
@@ -11,6 +11,7 @@ from gateway.formats import anthropic_wire
 from gateway.schemas.compat import MessagesSchema
 
 anthropic_bp = Blueprint("anthropic_compat", __name__, url_prefix="/v1")
+anthropic_bp.error_format = "anthropic"  # errors in Anthropic's envelope, which the Anthropic SDK parses
 anthropic_bp.before_request(require_gateway_key)
 
 
@@ -18,5 +19,5 @@ anthropic_bp.before_request(require_gateway_key)
 @user_rate_limit
 def messages():
     """The Anthropic Messages API over every catalog model."""
-    given = anthropic_wire.completion_input(load_body(MessagesSchema()))
+    given = anthropic_wire.completion_input(load_body(MessagesSchema()), request.headers)
     return answer(given, "messages", anthropic_wire.message_body, anthropic_wire.stream_frames)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator
 
 import requests
@@ -45,33 +46,42 @@ class HttpProvider(Provider):
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """Headers that carry the provider key."""
 
+    def request_headers(self, request: ChatRequest) -> dict[str, str]:
+        """Headers of this one request that the caller asked to pass on (none by default)."""
+        return {}
+
     @abstractmethod
     def request_body(self, request: ChatRequest, stream: bool) -> dict:
         """The wire JSON for a request."""
 
     @abstractmethod
-    def parse_result(self, body: dict, requested_model: str) -> ChatResult:
-        """A non-streamed reply body -> ChatResult."""
+    def parse_result(self, body: dict, request: ChatRequest) -> ChatResult:
+        """A non-streamed reply body to request -> ChatResult."""
 
     @abstractmethod
-    def parse_events(self, events: Iterable[SSEEvent], secrets: tuple[str, ...]) -> Iterator[ChatChunk]:
-        """SSE events -> ChatChunks."""
+    def parse_events(self, events: Iterable[SSEEvent], secrets: tuple[str, ...],
+                     request: ChatRequest) -> Iterator[ChatChunk]:
+        """SSE events of the answer to request -> ChatChunks."""
 
     def complete(self, request: ChatRequest) -> ChatResult:
         """One non-streamed completion."""
-        response = self._send(self.request_body(request, stream=False), stream=False)
-        return self.parse_result(read_json(response, self.name), request.model)
+        response = self._send(request, self.request_body(request, stream=False), stream=False)
+        return self.parse_result(read_json(response, self.name), request)
 
     def stream(self, request: ChatRequest) -> Iterator[ChatChunk]:
         """Content deltas, then one final chunk with finish_reason and usage."""
-        response = self._send(self.request_body(request, stream=True), stream=True)
+        response = self._send(request, self.request_body(request, stream=True), stream=True)
         try:
-            yield from self.parse_events(iter_sse(response, self.name), (self._settings.api_key,))
+            yield from self.parse_events(iter_sse(response, self.name), (self._settings.api_key,), request)
         finally:
             response.close()
 
-    def _send(self, body: dict, stream: bool) -> requests.Response:
-        response = send_with_retries(self._session, self._endpoint, body, stream=stream, sleep=self._sleep)
+    def _send(self, request: ChatRequest, body: dict, stream: bool) -> requests.Response:
+        endpoint = self._endpoint
+        extra = self.request_headers(request)
+        if extra:
+            endpoint = replace(endpoint, headers={**endpoint.headers, **extra})
+        response = send_with_retries(self._session, endpoint, body, stream=stream, sleep=self._sleep)
         if response.status_code >= 400:
             response.close()
             raise error_for_status(self.name, response, secrets=(self._settings.api_key,))

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.packages.urllib3.exceptions import NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from gateway.providers.base import (
     ProviderError,
@@ -31,6 +31,7 @@ INITIAL_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
 MAX_MESSAGE_CHARS = 300
+READ_SIZE = 65536
 RETRYABLE_STATUSES = frozenset({408, 429, 529}) | frozenset(range(500, 600))
 INVALID_REQUEST_STATUSES = frozenset({400, 404, 413, 422})
 CREDENTIAL_STATUSES = frozenset({401, 403})
@@ -244,24 +245,74 @@ def read_json(response: requests.Response, provider: str) -> dict:
 
 
 def iter_sse(response: requests.Response, provider: str) -> Iterator[SSEEvent]:
-    """Server-sent events of a streamed response, as they arrive; read failures become ProviderErrors."""
+    """Server-sent events of a streamed response, as they arrive; read failures become ProviderErrors.
+
+    Reads with raw.read1(), which returns as soon as any bytes are there for chunked, Content-Length and
+    close-delimited bodies alike (requests' iter_lines(chunk_size=None) waits for the whole body unless it
+    is chunked), and splits lines itself.
+    """
     event, data = None, []
+    for raw in _sse_lines(response, provider):
+        line = raw.decode("utf-8", "replace")
+        if not line:
+            if data:
+                yield SSEEvent(event or "message", "\n".join(data))
+            event, data = None, []
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    if data:
+        yield SSEEvent(event or "message", "\n".join(data))
+
+
+def _sse_lines(response: requests.Response, provider: str) -> Iterator[bytes]:
+    """Lines of the body split on LF, CRLF or CR, yielded as soon as each is complete.
+
+    A read that ends in CR holds it back until the next byte shows whether an LF follows, so a CRLF split
+    across reads is one line end, not two.
+    """
+    pending = bytearray()
+    while True:
+        chunk = _read_some(response, provider)
+        if not chunk:
+            break
+        pending += chunk
+        start = 0
+        while True:
+            end = _line_end(pending, start)
+            if end is None:
+                break
+            cut, skip = end
+            yield bytes(pending[start:cut])
+            start = cut + skip
+        del pending[:start]
+    if pending:
+        yield bytes(pending.rstrip(b"\r"))
+
+
+def _line_end(buffer: bytearray, start: int) -> tuple[int, int] | None:
+    """(index of the next line end at or after start, its length), or None when none is complete yet."""
+    lf = buffer.find(b"\n", start)
+    cr = buffer.find(b"\r", start, lf if lf >= 0 else len(buffer))
+    if cr < 0:
+        return (lf, 1) if lf >= 0 else None
+    if cr + 1 >= len(buffer):
+        return None  # a CR at the end of what arrived: wait to see whether LF follows
+    return (cr, 2) if buffer[cr + 1] == 0x0A else (cr, 1)
+
+
+def _read_some(response: requests.Response, provider: str) -> bytes:
+    """Whatever body bytes are available now (decoded), b"" at the end; failures become ProviderErrors."""
     try:
-        for raw in response.iter_lines(chunk_size=None):
-            line = raw.decode("utf-8", "replace")
-            if not line:
-                if data:
-                    yield SSEEvent(event or "message", "\n".join(data))
-                event, data = None, []
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-    except requests.RequestException as exc:
-        raise upstream_failure(exc, provider, midstream=True) from None
+        return response.raw.read1(READ_SIZE, decode_content=True)
+    except ReadTimeoutError:
+        raise UpstreamTimeout(f"{provider} did not respond within the read timeout") from None
+    except (ProtocolError, HTTPError, OSError):
+        raise UpstreamError(f"the connection to {provider} broke mid-response") from None
 
 
 def parse_event_json(event: SSEEvent, provider: str) -> dict:

@@ -11,7 +11,7 @@ from gateway.models.usage_record import RECORD_STATUSES
 from gateway.models.types import MAX_ID
 from gateway.models.user import USER_STATUSES
 from gateway.schemas.fields import StrictInteger
-from gateway.schemas.llm import check_text
+from gateway.schemas.fields import check_text
 
 MAX_INT64 = 2**63 - 1
 MAX_PAGE = 200

@@ -60,3 +60,13 @@ def _is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def check_text(text: str, field: str) -> None:
+    """Refuse NUL characters and lone surrogates, which no upstream accepts."""
+    if "\x00" in text:
+        raise ValidationError("Must not contain NUL characters.", field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Must be valid Unicode (no lone surrogates).", field) from None

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from gateway.models.types import MAX_ID
 from gateway.models.user import USER_STATUSES
 from gateway.schemas.admin import MAX_PAGE, PageQuerySchema, StrictSchema
-from gateway.schemas.llm import check_text
+from gateway.schemas.fields import check_text
 
 DEFAULT_TOP = 10
 DEFAULT_NEAR_CAPS = 20

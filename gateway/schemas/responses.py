@@ -46,6 +46,21 @@ class ErrorSchema(Schema):
     error = required(fields.Nested, ErrorDetailSchema)
 
 
+class AnthropicErrorDetailSchema(OpenSchema):
+    """Anthropic's error types; the gateway's own type, code and details may ride along."""
+
+    type = required(fields.String)
+    message = required(fields.String)
+
+
+class AnthropicErrorSchema(Schema):
+    """Anthropic's envelope, on /v1/messages."""
+
+    type = required(fields.String, validate=validate.OneOf(("error",)))
+    error = required(fields.Nested, AnthropicErrorDetailSchema)
+    request_id = nullable(fields.String)
+
+
 class HealthSchema(Schema):
     status = required(fields.String, validate=validate.OneOf(("ok",)))
 
@@ -71,6 +86,17 @@ class NativeUsageSchema(Schema):
     cached_tokens = fields.Integer()
 
 
+class NativeToolCallSchema(Schema):
+    id = required(fields.String)
+    name = required(fields.String)
+    arguments = required(fields.String)
+
+
+class NativeThinkingSchema(Schema):
+    thinking = required(fields.String)
+    signature = nullable(fields.String)
+
+
 class CompletionSchema(Schema):
     """POST /v1/llm/complete without stream."""
 
@@ -82,6 +108,8 @@ class CompletionSchema(Schema):
     usage = required(fields.Nested, NativeUsageSchema)
     cost_usd = required(fields.Float)
     latency_ms = required(fields.Integer)
+    tool_calls = fields.List(fields.Nested(NativeToolCallSchema))
+    thinking = fields.List(fields.Nested(NativeThinkingSchema))
 
 
 class PricingSchema(Schema):
@@ -139,10 +167,25 @@ class QuotaSchema(Schema):
     rate_limit = required(fields.Nested, RateLimitInfoSchema)
 
 
+class ToolCallFunctionSchema(Schema):
+    name = required(fields.String)
+    arguments = required(fields.String)
+
+
+class ToolCallOutSchema(Schema):
+    id = required(fields.String)
+    type = required(fields.String, validate=validate.OneOf(("function",)))
+    function = required(fields.Nested, ToolCallFunctionSchema)
+
+
 class ChatMessageOutSchema(Schema):
     role = required(fields.String, validate=validate.OneOf(("assistant",)))
     content = nullable(fields.String)
     refusal = nullable(fields.String)
+    tool_calls = fields.List(fields.Nested(ToolCallOutSchema))
+    annotations = fields.List(fields.Dict())
+    reasoning_content = fields.String()
+    thinking_blocks = fields.List(fields.Dict())
 
 
 class ChatChoiceSchema(Schema):
@@ -156,11 +199,16 @@ class PromptTokensDetailsSchema(OpenSchema):
     cached_tokens = required(fields.Integer)
 
 
+class OpenDetailsSchema(OpenSchema):
+    """Token breakdowns (reasoning_tokens, ...)."""
+
+
 class ChatUsageSchema(Schema):
     prompt_tokens = required(fields.Integer)
     completion_tokens = required(fields.Integer)
     total_tokens = required(fields.Integer)
     prompt_tokens_details = fields.Nested(PromptTokensDetailsSchema)
+    completion_tokens_details = fields.Nested(OpenDetailsSchema)
 
 
 class ChatCompletionOutSchema(Schema):
@@ -172,6 +220,8 @@ class ChatCompletionOutSchema(Schema):
     model = required(fields.String)
     choices = required(fields.List, fields.Nested(ChatChoiceSchema))
     usage = required(fields.Nested, ChatUsageSchema)
+    system_fingerprint = fields.String()
+    service_tier = fields.String()
 
 
 class OpenAIModelSchema(OpenSchema):
@@ -191,9 +241,10 @@ class OpenAIModelListSchema(OpenSchema):
     last_id = fields.String(allow_none=True)
 
 
-class TextBlockSchema(Schema):
-    type = required(fields.String, validate=validate.OneOf(("text",)))
-    text = required(fields.String)
+class ContentBlockSchema(OpenSchema):
+    """text (text, citations?), tool_use (id, name, input), thinking (thinking, signature), redacted_thinking."""
+
+    type = required(fields.String)
 
 
 class AnthropicUsageSchema(OpenSchema):
@@ -210,7 +261,7 @@ class AnthropicMessageOutSchema(Schema):
     type = required(fields.String, validate=validate.OneOf(("message",)))
     role = required(fields.String, validate=validate.OneOf(("assistant",)))
     model = required(fields.String)
-    content = required(fields.List, fields.Nested(TextBlockSchema))
+    content = required(fields.List, fields.Nested(ContentBlockSchema))
     stop_reason = nullable(fields.String)
     stop_sequence = nullable(fields.String)
     usage = required(fields.Nested, AnthropicUsageSchema)

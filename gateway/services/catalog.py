@@ -21,9 +21,15 @@ BUILTIN_UPSTREAMS = ("openai", "anthropic", "mock")
 PACKAGED = "gateway/data/models.json"
 ENTRY_FIELDS = {"id", "provider", "upstream", "upstream_id", "deployments", "fallbacks", "aliases",
                 "context_window", "max_output_tokens", "pricing", "price_version", "supports_sampling",
-                "supports_stop"}
-PRICE_FIELDS = {"input", "cached_input", "output", "cache_write"}
+                "supports_stop", "reasoning", "default_max_tokens", "supports_structured_output",
+                "max_image_tokens"}
+PRICE_FIELDS = {"input", "cached_input", "output", "cache_write", "cache_write_1h"}
 DEPLOYMENT_FIELDS = {"upstream", "upstream_id", "weight"}
+# Per-image token bounds by provider when an entry gives none (wire-protocols.md section 3.6): Anthropic
+# ~1,600 (an image scaled to 1.15 megapixels / 750); OpenAI gpt-4o-class high detail 85 + 170 x 8 tiles.
+# A named upstream (PROVIDERS_FILE) gets the larger of the two.
+MAX_IMAGE_TOKENS = {"anthropic": 1600, "openai": 1445, "mock": 0}
+DEFAULT_MAX_IMAGE_TOKENS = 1600
 DOCUMENT_FIELDS = {"models", "about"}
 
 
@@ -61,6 +67,11 @@ class ModelEntry:
     price_version: str
     supports_sampling: bool = True
     supports_stop: bool = True
+    reasoning: bool = False
+    default_max_tokens: int | None = None
+    supports_structured_output: bool = True
+    max_image_tokens: int = 1600
+    cache_write_1h_price: Decimal | None = None
     deployments: tuple[Deployment, ...] = ()
     fallbacks: tuple[str, ...] = ()
 
@@ -135,6 +146,7 @@ def price_snapshot(entry: ModelEntry) -> dict:
         "cached_input": format(entry.cached_input_price, "f"),
         "output": format(entry.output_price, "f"),
         "cache_write": None if entry.cache_write_price is None else format(entry.cache_write_price, "f"),
+        "cache_write_1h": None if entry.cache_write_1h_price is None else format(entry.cache_write_1h_price, "f"),
     }
 
 
@@ -214,6 +226,12 @@ def _entry(raw: dict, source: str) -> ModelEntry:
         cache_write_price=check.price(pricing, "cache_write", default=None),
         price_version=check.text("price_version"),
         supports_sampling=check.flag("supports_sampling"), supports_stop=check.flag("supports_stop"),
+        reasoning=check.flag("reasoning", default=False),
+        default_max_tokens=check.positive_int("default_max_tokens", optional=True),
+        supports_structured_output=check.flag("supports_structured_output"),
+        max_image_tokens=(check.positive_int("max_image_tokens", optional=True)
+                          or MAX_IMAGE_TOKENS.get(deployments[0].upstream, DEFAULT_MAX_IMAGE_TOKENS)),
+        cache_write_1h_price=check.price(pricing, "cache_write_1h", default=None),
     )
 
 
@@ -235,14 +253,16 @@ class _Checker:
             self.fail(field, "must be a non-empty string")
         return value
 
-    def positive_int(self, field: str) -> int:
+    def positive_int(self, field: str, optional: bool = False) -> int | None:
         value = self.raw.get(field)
+        if optional and value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             self.fail(field, f"must be a positive integer, got {value!r}")
         return value
 
-    def flag(self, field: str) -> bool:
-        value = self.raw.get(field, True)
+    def flag(self, field: str, default: bool = True) -> bool:
+        value = self.raw.get(field, default)
         if not isinstance(value, bool):
             self.fail(field, f"must be true or false, got {value!r}")
         return value

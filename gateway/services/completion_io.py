@@ -5,22 +5,32 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from gateway.providers.base import ChatResult, Message, ProviderError, Usage
+from gateway.providers.base import ChatChunk, ChatRequest, ChatResult, Message, ProviderError, Usage
 from gateway.services.catalog import ModelEntry
 
 
 @dataclass(frozen=True)
 class CompletionInput:
-    """A validated completion request in the gateway's own terms, whatever endpoint it came from."""
+    """A validated completion request in the gateway's own terms, whatever endpoint it came from.
 
-    messages: tuple[Message, ...]
+    request is the neutral request as the caller wrote it; the pipeline fills in its upstream model id,
+    max_tokens (max_tokens here, or the model's default) and the catalog's flags.
+    """
+
+    request: ChatRequest
     model: str | None = None
     provider: str = "auto"
     max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: tuple[str, ...] = ()
     stream: bool = False
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return self.request.messages
+
+
+def draft_request(**fields) -> ChatRequest:
+    """A ChatRequest whose model and max_tokens the pipeline fills in."""
+    return ChatRequest(model="", max_tokens=0, **fields)
 
 
 @dataclass(frozen=True)
@@ -46,20 +56,35 @@ class Completion:
 
 
 @dataclass(frozen=True)
-class StreamDelta:
-    """Text the upstream produced, to pass on now."""
+class StreamStart:
+    """The stream is open: the prompt's input tokens (the upstream's count, or the gateway's estimate)."""
 
-    text: str
+    input_tokens: int
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamDelta:
+    """Output the upstream produced, to pass on now: text, a tool-call piece, thinking, refusal, logprobs."""
+
+    chunk: ChatChunk
+
+    @property
+    def text(self) -> str:
+        return self.chunk.delta
 
 
 @dataclass(frozen=True)
 class StreamEnd:
-    """The stream ended normally: why, what it used and what it cost."""
+    """The stream ended normally: why (per choice, and as the upstream said it), what it used and cost."""
 
     finish_reason: str
     usage: Usage
     cost_nanousd: int
     latency_ms: int
+    finish_reasons: tuple[str, ...] = ()
+    native_stop_reason: str | None = None
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True)

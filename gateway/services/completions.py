@@ -24,7 +24,7 @@ from gateway.providers.base import ChatChunk, ChatRequest, ProviderError, Usage
 from gateway.services.auth import Caller
 from gateway.services.catalog import ModelEntry, price_snapshot
 from gateway.services.completion_io import (Completion, CompletionInput, RequestMeta, StreamDelta, StreamEnd,
-                                           StreamFailure)
+                                           StreamFailure, StreamStart)
 from gateway.services.pricing import cost_nanousd, estimate_prompt_tokens
 from gateway.services.prompt_record import prompt_record
 from gateway.services.quotas import ReservationFacts, Reservation, reserve
@@ -34,6 +34,7 @@ from gateway.services.settlement import Outcome, settle, settle_bounds
 from gateway.state import GatewayState
 
 log = logging.getLogger("gateway.completions")
+REASONING_MAX_TOKENS = 16384  # default output budget of a request that asks for reasoning without a max
 
 
 @dataclass
@@ -115,7 +116,7 @@ class CompletionPipeline:
             cost_nanousd=bound.cost_nanousd, price_snapshot=price_snapshot(entry),
             prompt_record=prompt_record(request.messages, self._settings.prompt_logging),
         )
-        prompt_estimate = min(estimate_prompt_tokens(request.messages), bound.prompt_tokens)
+        prompt_estimate = min(estimate_prompt_tokens(request, entry.max_image_tokens), bound.prompt_tokens)
         reservation = reserve(facts, caller.limits)  # the last step: from here on a _Ticket must settle it
         return Prepared(route, reservation, prompt_estimate, meta)
 
@@ -132,14 +133,25 @@ class CompletionPipeline:
         return entry
 
     def _chat_request(self, entry: ModelEntry, given: CompletionInput) -> ChatRequest:
-        max_tokens = given.max_tokens or min(self._settings.default_max_tokens, entry.max_output_tokens)
+        """The caller's neutral request for entry's upstream: model id, max_tokens and catalog flags filled in."""
+        request = given.request
+        max_tokens = given.max_tokens or min(self._default_max_tokens(entry, request), entry.max_output_tokens)
         if max_tokens > entry.max_output_tokens:
             raise InvalidRequest(f"max_tokens {max_tokens} is above {entry.id}'s maximum output of "
                                  f"{entry.max_output_tokens} tokens.", code="max_tokens_too_large",
                                  param="max_tokens")
-        return ChatRequest(model=entry.upstream_id, messages=given.messages, max_tokens=max_tokens,
-                           temperature=given.temperature, top_p=given.top_p, stop=given.stop,
-                           supports_sampling=entry.supports_sampling, supports_stop=entry.supports_stop)
+        _refuse_unsupported_sampling(entry, request)
+        return replace(request, model=entry.upstream_id, max_tokens=max_tokens, reasoning=entry.reasoning,
+                       supports_structured_output=entry.supports_structured_output)
+
+    def _default_max_tokens(self, entry: ModelEntry, request: ChatRequest) -> int:
+        """The model's own default (reasoning models: room to think), else DEFAULT_MAX_TOKENS; a request that
+        asks for reasoning gets at least REASONING_MAX_TOKENS."""
+        default = entry.default_max_tokens or self._settings.default_max_tokens
+        thinking = request.thinking is not None and request.thinking.type != "disabled"
+        if thinking or request.reasoning_effort not in (None, "none"):
+            default = max(default, REASONING_MAX_TOKENS)
+        return default
 
     def _failure(self, prepared: Prepared, error: ProviderError, upstream_started: float,
                  tally: _StreamTally | None = None) -> Outcome:
@@ -177,6 +189,22 @@ class CompletionPipeline:
         """The client went away: bill the prompt and the output delivered so far."""
         return _charged("client_disconnected", 499, tally.usage(), tally.rule(), prepared,
                         _ms_since(upstream_started), "client_disconnected")
+
+
+def _refuse_unsupported_sampling(entry: ModelEntry, request: ChatRequest) -> None:
+    """Reasoning models take no sampling parameters or stop sequences: a 400, as OpenAI answers, never a drop."""
+    refused = []
+    if not entry.supports_sampling:
+        if request.temperature is not None and request.temperature != 1:
+            refused.append(("temperature", "Only the default (1) value is supported."))
+        if request.top_p is not None:
+            refused.append(("top_p", "It is not supported with this model."))
+    if not entry.supports_stop and request.stop:
+        refused.append(("stop", "It is not supported with this model."))
+    if refused:
+        name, why = refused[0]
+        raise InvalidRequest(f"Unsupported parameter: {name!r} for {entry.id}. {why}",
+                             code="unsupported_parameter", param=name)
 
 
 class _Ticket:
@@ -227,7 +255,8 @@ class StreamRelay:
         self._chunks = chunks
         self._upstream_started = upstream_started
         self._tally = _StreamTally(self._prepared.prompt_estimate)
-        self._events: deque = deque()
+        self._events: deque = deque([StreamStart(
+            first.input_tokens if first.input_tokens is not None else self._prepared.prompt_estimate, first.model)])
         self._ended = False
         self._closed = False
         metrics.stream_opened()
@@ -256,12 +285,14 @@ class StreamRelay:
         if chunk is None:
             outcome = self._end(_charged("ok", 200, self._tally.usage(), self._tally.rule(), self._prepared,
                                          _ms_since(self._upstream_started)))
+            end = self._tally.end or ChatChunk()
             self._events.append(StreamEnd(self._tally.finish_reason or "stop", self._tally.usage(),
-                                          outcome.cost_nanousd, outcome.latency_ms))
+                                          outcome.cost_nanousd, outcome.latency_ms, end.finish_reasons,
+                                          end.native_stop_reason, end.stop_sequence))
             return
         self._tally.add(chunk)
-        if chunk.delta:
-            self._events.append(StreamDelta(chunk.delta))
+        if chunk.carries_output:
+            self._events.append(StreamDelta(chunk))
         if chunk.finish_reason is not None or chunk.usage is not None:
             self._tally.note_end(chunk)
 
@@ -290,19 +321,22 @@ class _StreamTally:
         self.delivered: list[str] = []
         self.finish_reason: str | None = None
         self.reported: Usage | None = None
+        self.end: ChatChunk | None = None
 
     @property
     def delivered_any(self) -> bool:
         return bool(self.delivered)
 
     def add(self, chunk: ChatChunk) -> None:
-        if chunk.delta:
-            self.delivered.append(chunk.delta)
+        text = chunk.delivered_text
+        if text:
+            self.delivered.append(text)
 
     def note_end(self, chunk: ChatChunk) -> None:
         """Keep the finish reason and usage a closing chunk reports."""
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.reported = chunk.usage or self.reported
+        self.end = chunk
 
     def usage(self) -> Usage:
         if self.reported is not None:

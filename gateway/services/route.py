@@ -100,9 +100,10 @@ class Route:
         """What to reserve: one candidate answering in full at its worst case and, when failed attempts are
         billed their prompt, every other candidate failing first (each is tried at most once)."""
         prompts = [reserved_prompt_tokens(c.request, c.target.entry) for c in self.candidates]
-        full = [reservation_cost_nanousd(p, c.request.max_tokens, c.target.entry)
-                for p, c in zip(prompts, self.candidates)]
-        completion = max(c.request.max_tokens for c in self.candidates)
+        outputs = [c.request.max_tokens * c.request.n for c in self.candidates]  # every choice is billed
+        full = [reservation_cost_nanousd(p, output, c.target.entry)
+                for p, output, c in zip(prompts, outputs, self.candidates)]
+        completion = max(outputs)
         if not bill_failed_prompts or len(self.candidates) == 1:
             return ReservationBound(max(prompts), completion, max(full))
         prompt_only = [reservation_cost_nanousd(p, 0, c.target.entry) for p, c in zip(prompts, self.candidates)]
