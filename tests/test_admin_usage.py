@@ -12,7 +12,7 @@ from tests.test_admin_users import assert_error, new_user
 
 RECORD_FIELDS = {"request_id", "user_id", "key_id", "endpoint", "provider", "model", "status", "http_status",
                  "error_type", "stream", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd",
-                 "price_snapshot", "fallback_from", "attempts", "latency_ms", "upstream_latency_ms", "client_ip",
+                 "price_snapshot", "billing_rule", "fallback_from", "attempts", "latency_ms", "upstream_latency_ms", "client_ip",
                  "prompt_record", "created_at", "finished_at"}
 
 

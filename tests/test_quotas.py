@@ -48,7 +48,7 @@ def test_fifty_parallel_requests_admit_exactly_ten(app, client, admin_headers, l
 
 def test_parallel_burst_never_overshoots_the_spend_cap(app, client, admin_headers, live_server_factory,
                                                        fake_upstream):
-    # gpt-4o: each call reserves (prompt estimate + 100) tokens at full price and really costs
+    # gpt-4o: each call reserves its worst-case prompt bound + 100 tokens at full price and really costs
     # 20 x $2.50 + 100 x $10 per 1M = $0.00105. A $0.01 cap admits a handful, never more than it covers.
     account = create_account(client, admin_headers, monthly_spend_cap_usd="0.01")
     fake_upstream.set_default(Behavior(delay_s=0.05, prompt_tokens=20, completion_tokens=100))

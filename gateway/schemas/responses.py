@@ -381,6 +381,7 @@ class UsageRecordSchema(Schema):
     cached_tokens = required(fields.Integer)
     cost_usd = required(fields.Float)
     price_snapshot = nullable(fields.Dict)
+    billing_rule = nullable(fields.String)
     fallback_from = nullable(fields.String)
     attempts = fields.List(fields.Nested(AttemptSchema), required=True, allow_none=True)
     latency_ms = nullable(fields.Integer)

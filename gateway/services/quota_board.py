@@ -3,7 +3,7 @@
 Read from what admission reads (the day and month usage_counters) plus the pending audit rows, so a bar
 shows exactly what the next request is admitted against: `used` is settled, `reserved` is held by requests
 in flight, and `fraction` = (used + reserved) / limit. A limit of 0 admits nothing, so its fraction is 1.
-Concurrency has no limit in this gateway yet: its entry counts requests in flight with `limit: null`.
+Concurrency counts requests in flight against max_concurrent_requests (`limit: null` when it is 0, unlimited).
 A constant number of queries per call, whatever the number of users on the page.
 """
 

@@ -3,7 +3,7 @@
 Definitions (also in docs/admin.md):
 - requests: rows with counted = true, i.e. requests admitted against the user's quota;
 - errors: rows whose status is neither 'ok' nor 'pending' (upstream errors, client disconnects,
-  quota refusals, invalid requests, released reservations);
+  internal errors, quota and concurrency refusals, reconciled and released reservations);
 - tokens and cost: the actual amounts billed, from counted rows (a pending row adds 0 until it settles);
 - a row belongs to the UTC day in its day_start column; from/to are inclusive.
 """

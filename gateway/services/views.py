@@ -77,6 +77,7 @@ def record_view(record: UsageRecord) -> dict:
         "cached_tokens": record.cached_tokens,
         "cost_usd": usd_number(record.cost_nanousd),
         "price_snapshot": record.price_snapshot,
+        "billing_rule": record.billing_rule,
         "fallback_from": record.fallback_from,
         "attempts": record.attempts,
         "latency_ms": record.latency_ms,

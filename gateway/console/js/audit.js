@@ -5,8 +5,8 @@ import {api, query} from "./api.js";
 import {badge, el, field, header, panel, show, table} from "./dom.js";
 import {count, usd, when} from "./format.js";
 
-const STATUSES = ["", "ok", "pending", "upstream_error", "client_disconnected", "quota_exceeded", "invalid_request",
-  "released"];
+const STATUSES = ["", "ok", "pending", "upstream_error", "client_disconnected", "internal_error", "quota_exceeded",
+  "concurrency_limited", "invalid_request", "reconciled", "released"];
 const FILTERS = ["user_id", "status", "model", "from", "to"];
 
 function filterForm(params, models, page) {
