@@ -10,9 +10,15 @@ Standard library only: it must run in the bare base image.
 from __future__ import annotations
 
 import json
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-from fake_upstream import Behavior, FakeUpstream
+# The directory holding tests/, so the fake imports itself and its validation (tests.fake_rich) the way the
+# test suite does.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.fake_upstream import Behavior, FakeUpstream  # noqa: E402
 
 UPSTREAM_PORT = 8000
 CONTROL_PORT = 8001
