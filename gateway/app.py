@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from gateway import rate_window
 from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
 from gateway.current import STATE_EXTENSION, gateway_state
 from gateway.database import register_database
@@ -81,7 +82,8 @@ def register_limiter(app: Flask, settings: Settings) -> None:
         RATELIMIT_STORAGE_OPTIONS=_limiter_storage_options(settings.ratelimit_storage_uri),
         # A callable: Flask-Limiter keeps the first app's application limit for the process.
         RATELIMIT_APPLICATION=ip_rate_limit_value,
-        RATELIMIT_STRATEGY="fixed-window",
+        # limits' fixed window, with the X-RateLimit-* headers answered from the hit (gateway/rate_window.py).
+        RATELIMIT_STRATEGY=rate_window.register(),
         RATELIMIT_HEADERS_ENABLED=True,
         # Flask-Limiter would stamp Retry-After on every response and overwrite an upstream's own
         # hint; our 429 handler sets Retry-After itself, so its copy goes under another name.

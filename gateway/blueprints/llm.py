@@ -15,13 +15,15 @@ from gateway.current import gateway_state
 
 llm_bp = Blueprint("llm", __name__, url_prefix="/v1/llm")
 llm_bp.before_request(require_gateway_key)
+# Built once: load() keeps no state on the instance, so threads share it.
+_COMPLETE_REQUEST = CompleteRequestSchema()
 
 
 @llm_bp.post("/complete")
 @user_rate_limit
 def complete():
     """One completion, streamed as SSE when "stream": true."""
-    given = native.completion_input(load_body(CompleteRequestSchema()))
+    given = native.completion_input(load_body(_COMPLETE_REQUEST))
     return answer(given, "llm.complete", native.completion_body, native.stream_frames)
 
 

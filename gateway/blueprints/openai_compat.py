@@ -16,13 +16,15 @@ from gateway.current import gateway_state
 
 openai_bp = Blueprint("openai_compat", __name__, url_prefix="/v1")
 openai_bp.before_request(require_gateway_key)
+# Built once: load() keeps no state on the instance, so threads share it.
+_CHAT_COMPLETION = ChatCompletionSchema()
 
 
 @openai_bp.post("/chat/completions")
 @user_rate_limit
 def chat_completions():
     """The OpenAI chat completions API over every catalog model."""
-    data = load_body(ChatCompletionSchema())
+    data = load_body(_CHAT_COMPLETION)
     frames = partial(openai_wire.stream_frames, with_usage=openai_wire.include_usage(data))
     return answer(openai_wire.completion_input(data), "chat.completions", openai_wire.completion_body, frames)
 
