@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.blueprints.console import CONSOLE_CSP
+from gateway.request_context import OWN_ASSETS_CSP as CONSOLE_CSP
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = ROOT / "gateway" / "console"

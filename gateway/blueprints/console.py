@@ -9,23 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, send_from_directory
+from flask import Blueprint, send_from_directory
+
+from gateway.request_context import allow_own_assets
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
-CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 console_bp = Blueprint("console", __name__, static_folder=str(CONSOLE_DIR), static_url_path="/console/assets")
+console_bp.after_request(allow_own_assets)
 
 
 @console_bp.get("/console")
 def page():
     """The admin console (sign in with ADMIN_TOKEN); its pages are addressed after the #."""
     return send_from_directory(CONSOLE_DIR, "index.html", mimetype="text/html", max_age=0)
-
-
-@console_bp.after_request
-def _page_policy(response: Response) -> Response:
-    """The console's own scripts and styles only; never framed."""
-    response.headers["Content-Security-Policy"] = CONSOLE_CSP
-    return response

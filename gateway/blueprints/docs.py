@@ -7,13 +7,13 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, send_from_directory
 
 from gateway.openapi import openapi_json
+from gateway.request_context import allow_own_assets
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static_docs"
 # The page's own script and stylesheet only: nothing inline, nothing from another origin.
-DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 docs_bp = Blueprint("docs", __name__, static_folder=str(STATIC_DIR), static_url_path="/docs/assets")
+docs_bp.after_request(allow_own_assets)
 
 
 @docs_bp.get("/openapi.json")
@@ -26,10 +26,3 @@ def openapi():
 def page():
     """Human-readable API documentation, rendered in the browser from /openapi.json (works offline)."""
     return send_from_directory(STATIC_DIR, "index.html", mimetype="text/html", max_age=0)
-
-
-@docs_bp.after_request
-def _page_policy(response: Response) -> Response:
-    """The docs page runs its own script; everything else keeps the API's 'none' policy."""
-    response.headers["Content-Security-Policy"] = DOCS_CSP
-    return response
