@@ -1,7 +1,7 @@
-"""Quota reservations that hold under concurrency: conditional counter UPDATEs plus a pending audit row.
+"""Quota reservations that hold under concurrency: conditional counter updates plus a pending audit row.
 
-reserve() admits a request only if single-statement conditional UPDATEs succeed, in the same short
-transaction that inserts the pending audit row: a concurrency slot (services/in_flight.py), then the
+reserve() admits a request only if the ledger's conditional updates succeed (gateway/ledger: one round
+trip), in the same transaction that inserts the pending audit row: a concurrency slot, then the
 user's day and month counters (`... WHERE used + n <= limit`). The amounts reserved are the request's
 worst case (services/pricing.py: every prompt byte a token, plus max_tokens of output), and settlement
 (services/settlement.py) never charges more than was reserved, so counters can only go down after
@@ -13,17 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from gateway import metrics
+from gateway import ledger, metrics
 from gateway.errors import Conflict, QuotaExceeded, RateLimited
 from gateway.extensions import db
 from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
 from gateway.money import usd_number
-from gateway.services.in_flight import in_flight, take_slot
+from gateway.services.in_flight import in_flight
 from gateway.services.limits import EffectiveLimits
 from gateway.services.reconcile import snapshot
 
@@ -82,14 +81,19 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
     now = now or utcnow()
     day, month = period_starts(now)
     tokens = facts.prompt_tokens + facts.completion_tokens
+    hold = ledger.Hold(user_id=facts.user_id, day=day, month=month, tokens=tokens, cost_nanousd=facts.cost_nanousd,
+                       max_concurrent=limits.max_concurrent_requests, max_requests=limits.daily_requests,
+                       max_tokens=limits.daily_tokens, max_spend_nanousd=limits.monthly_spend_cap_nanousd)
     try:
-        refused = "max_concurrent_requests" if not take_slot(facts.user_id, limits.max_concurrent_requests) \
-            else _hold(facts.user_id, day, month, tokens, facts.cost_nanousd, limits)
-        if refused is None:
-            record_id = _insert_record(facts, day, month, status="pending", counted=True)
+        admitted = ledger.admit(db.session.connection(), hold, _record(facts, day, month, status="pending",
+                                                                       counted=True))
+        if not isinstance(admitted, str):
             db.session.commit()
-            return Reservation(record_id, facts.user_id, day, month, facts.prompt_tokens, facts.completion_tokens,
+            return Reservation(admitted, facts.user_id, day, month, facts.prompt_tokens, facts.completion_tokens,
                                facts.cost_nanousd)
+        # Which daily quota refused is read before the rollback gives the connection back: the refusal reads
+        # its figures on a connection of its own, and one request must never hold two at once.
+        refused = _which_daily_quota(facts.user_id, day, limits) if admitted == ledger.DAILY else admitted
         db.session.rollback()
     except IntegrityError:
         db.session.rollback()
@@ -98,62 +102,9 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
     except Exception:
         db.session.rollback()
         raise
-    if refused == "max_concurrent_requests":
+    if refused == ledger.CONCURRENCY:
         raise _concurrency_refusal(facts, day, month, limits)
     raise _refusal(facts, day, month, refused, limits, now)
-
-
-def _counter_add(*conditions):
-    """UPDATE one (user, period, start) counter by one request, :add_tokens and :add_cost if conditions hold."""
-    counters = UsageCounter.__table__
-    return (
-        update(counters)
-        .where(counters.c.user_id == bindparam("match_user"), counters.c.period == bindparam("match_period"),
-               counters.c.period_start == bindparam("match_start"), *conditions)
-        .values(requests=counters.c.requests + 1, tokens=counters.c.tokens + bindparam("add_tokens"),
-                spend_nanousd=counters.c.spend_nanousd + bindparam("add_cost"))
-    )
-
-
-# Built once with bound parameters: constructing them per request cost more CPU than running them.
-_COUNTERS = UsageCounter.__table__
-_ADD_DAY = _counter_add(_COUNTERS.c.requests + 1 <= bindparam("max_requests"),
-                        _COUNTERS.c.tokens + bindparam("add_tokens") <= bindparam("max_tokens"))
-_ADD_MONTH = _counter_add(_COUNTERS.c.spend_nanousd + bindparam("add_cost") <= bindparam("max_spend"))
-
-
-def _hold(user_id: int, day: date, month: date, tokens: int, cost: int, limits: EffectiveLimits) -> str | None:
-    """Raise both counters or neither; returns the name of the quota that refused, if any."""
-    amounts = {"match_user": user_id, "add_tokens": tokens, "add_cost": cost}
-    day_ok = _conditional_add(_ADD_DAY, {**amounts, "match_period": "day", "match_start": day,
-                                         "max_requests": limits.daily_requests,
-                                         "max_tokens": limits.daily_tokens})
-    if not day_ok:
-        return _which_daily_quota(user_id, day, tokens, limits)
-    month_ok = _conditional_add(_ADD_MONTH, {**amounts, "match_period": "month", "match_start": month,
-                                             "max_spend": limits.monthly_spend_cap_nanousd})
-    return None if month_ok else "monthly_spend_cap_usd"
-
-
-def _conditional_add(statement, params: dict) -> bool:
-    """One UPDATE ... WHERE used + n <= limit; creates the period's row on first use."""
-    if db.session.execute(statement, params).rowcount == 1:
-        return True
-    # Refused, or the row did not exist yet when the UPDATE ran (a concurrent first request may
-    # have created it since): make sure it exists, then try once more; a real refusal repeats.
-    user_id, period, start = params["match_user"], params["match_period"], params["match_start"]
-    if _counter(user_id, period, start) is None:
-        _create_counter(user_id, period, start)
-    return db.session.execute(statement, params).rowcount == 1
-
-
-def _create_counter(user_id: int, period: str, start: date) -> None:
-    dialect = db.session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = upsert(UsageCounter).values(user_id=user_id, period=period, period_start=start,
-                                            requests=0, tokens=0, spend_nanousd=0)
-    db.session.execute(statement.on_conflict_do_nothing(
-        index_elements=["user_id", "period", "period_start"]))
 
 
 def _counter(user_id: int, period: str, start: date, session=None) -> UsageCounter | None:
@@ -164,20 +115,17 @@ def _counter(user_id: int, period: str, start: date, session=None) -> UsageCount
     ).scalar_one_or_none()
 
 
-def _which_daily_quota(user_id: int, day: date, tokens: int, limits: EffectiveLimits) -> str:
+def _which_daily_quota(user_id: int, day: date, limits: EffectiveLimits) -> str:
     counter = _counter(user_id, "day", day)
     if counter is not None and counter.requests + 1 > limits.daily_requests:
         return "daily_requests"
     return "daily_tokens"
 
 
-_INSERT_RECORD = insert(UsageRecord.__table__).returning(UsageRecord.__table__.c.id)
-
-
-def _insert_record(facts: ReservationFacts, day: date, month: date, *, status: str, counted: bool,
-                   http_status: int | None = None, error_type: str | None = None) -> int:
-    """Insert the audit row with one INSERT ... RETURNING id (no ORM unit of work); returns the id."""
-    return db.session.execute(_INSERT_RECORD, {
+def _record(facts: ReservationFacts, day: date, month: date, *, status: str, counted: bool,
+            http_status: int | None = None, error_type: str | None = None) -> dict:
+    """The audit row's columns at reservation (pending) or refusal."""
+    return {
         "request_id": facts.request_id, "user_id": facts.user_id, "key_id": facts.key_id,
         "endpoint": facts.endpoint, "provider": facts.provider, "model": facts.model, "status": status,
         "counted": counted, "stream": facts.stream, "http_status": http_status, "error_type": error_type,
@@ -185,18 +133,23 @@ def _insert_record(facts: ReservationFacts, day: date, month: date, *, status: s
         "reserved_cost_nanousd": facts.cost_nanousd, "price_snapshot": facts.price_snapshot,
         "client_ip": facts.client_ip, "prompt_record": facts.prompt_record, "day_start": day,
         "month_start": month, "finished_at": None if status == "pending" else utcnow(),
-    }).scalar_one()
+    }
+
+
+def _insert_refusal(facts: ReservationFacts, day: date, month: date, status: str, error_type: str) -> None:
+    """The refused request's audit row (holding nothing); a duplicate request id is already on record."""
+    try:
+        ledger.insert_record(db.session.connection(), _record(facts, day, month, status=status, counted=False,
+                                                              http_status=429, error_type=error_type))
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
 
 
 def _refusal(facts, day, month, quota, limits: EffectiveLimits, now: datetime) -> QuotaExceeded:
     """Record the refused request and build the 429 naming the quota, its use and its reset."""
     status = quota_status(facts.user_id, limits, now)[STATUS_KEYS[quota]]
-    try:
-        _insert_record(facts, day, month, status="quota_exceeded", counted=False, http_status=429,
-                       error_type="quota_exceeded")
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+    _insert_refusal(facts, day, month, "quota_exceeded", "quota_exceeded")
     metrics.quota_rejected(quota)
     retry_after = max(1, int((datetime.fromisoformat(status["resets_at"]) - now).total_seconds()))
     return QuotaExceeded(
@@ -210,12 +163,7 @@ def _refusal(facts, day, month, quota, limits: EffectiveLimits, now: datetime) -
 def _concurrency_refusal(facts, day, month, limits: EffectiveLimits) -> RateLimited:
     """Record the refused request and build the 429 naming the cap and the requests in flight."""
     current = in_flight(facts.user_id) or 0
-    try:
-        _insert_record(facts, day, month, status="concurrency_limited", counted=False, http_status=429,
-                       error_type="concurrency_limit_exceeded")
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+    _insert_refusal(facts, day, month, "concurrency_limited", "concurrency_limit_exceeded")
     return RateLimited(
         f"Too many requests in flight: this user may have {limits.max_concurrent_requests} at once "
         f"(max_concurrent_requests) and has {current}. Retry when one of them has finished.",

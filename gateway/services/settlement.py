@@ -28,20 +28,20 @@ import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway import ledger
 from gateway.extensions import db
-from gateway.models import UsageCounter, UsageRecord
+from gateway.models import UsageRecord
 from gateway.models.types import utcnow
-from gateway.services.in_flight import release_slot
 from gateway.services.quotas import Reservation
 
 log = logging.getLogger("gateway.quotas")
 # Settlement retries a failing database this many times, after these pauses, before it leaves the row
 # to the reconciler (the caller still gets the answer).
 SETTLE_RETRY_DELAYS_S = (0.2, 1.0)
-RECONCILED = "reconciled"
+RECONCILED = ledger.RECONCILED
 
 
 @dataclass(frozen=True)
@@ -100,69 +100,24 @@ def settle(reservation: Reservation, outcome: Outcome, sleep=time.sleep) -> bool
 
 
 def _settle(reservation: Reservation, outcome: Outcome) -> None:
-    if _finish_record(reservation.record_id, outcome, expected_status="pending"):
-        release_slot(reservation.user_id)
-        _move_to(reservation, outcome)
-    elif _finish_record(reservation.record_id, outcome, expected_status=RECONCILED):
-        # The reconciler charged the whole reservation first (this worker looked dead): correct it down
-        # to the real outcome. The row held exactly the reservation, so the same move applies.
-        _move_to(reservation, outcome)
-
-
-def _move_to(reservation: Reservation, outcome: Outcome) -> None:
-    """Counters go from holding the reservation to holding the outcome: by (charged - reserved) <= 0."""
+    """The row takes the outcome and the counters go from holding the reservation to holding the outcome:
+    by (charged - reserved) <= 0. A row the reconciler charged first (this worker looked dead) is corrected
+    down the same way; the ledger knows which it was."""
     tokens = outcome.prompt_tokens + outcome.completion_tokens if outcome.charged else 0
     cost = outcome.cost_nanousd if outcome.charged else 0
-    _move_counters(reservation, 0 if outcome.charged else -1, tokens - reservation.tokens,
-                   cost - reservation.cost_nanousd)
-
-
-# Built once with bound parameters: constructing them per request cost more CPU than running them.
-_RECORDS = UsageRecord.__table__
-_FINISHED_COLUMNS = ("status", "http_status", "error_type", "counted", "prompt_tokens", "completion_tokens",
-                     "cached_tokens", "cost_nanousd", "latency_ms", "upstream_latency_ms", "finished_at",
-                     "billing_rule")
-_FINISH_RECORD = (
-    update(_RECORDS)
-    .where(_RECORDS.c.id == bindparam("match_id"), _RECORDS.c.status == bindparam("match_status"))
-    .values({name: bindparam(f"new_{name}", type_=_RECORDS.c[name].type) for name in _FINISHED_COLUMNS})
-)
-_COUNTERS = UsageCounter.__table__
-_MOVE_COUNTER = (
-    update(_COUNTERS)
-    .where(_COUNTERS.c.user_id == bindparam("match_user"), _COUNTERS.c.period == bindparam("match_period"),
-           _COUNTERS.c.period_start == bindparam("match_start"))
-    .values(requests=_COUNTERS.c.requests + bindparam("add_requests"),
-            tokens=_COUNTERS.c.tokens + bindparam("add_tokens"),
-            spend_nanousd=_COUNTERS.c.spend_nanousd + bindparam("add_cost"))
-)
-
-
-def _finish_record(record_id: int, outcome: Outcome, expected_status: str) -> bool:
-    return db.session.execute(_FINISH_RECORD, {
-        "match_id": record_id, "match_status": expected_status, "new_status": outcome.status,
-        "new_http_status": outcome.http_status, "new_error_type": outcome.error_type,
-        "new_counted": outcome.charged, "new_prompt_tokens": outcome.prompt_tokens,
-        "new_completion_tokens": outcome.completion_tokens, "new_cached_tokens": outcome.cached_tokens,
-        "new_cost_nanousd": outcome.cost_nanousd if outcome.charged else 0,
-        "new_latency_ms": outcome.latency_ms, "new_upstream_latency_ms": outcome.upstream_latency_ms,
-        "new_finished_at": utcnow(), "new_billing_rule": outcome.billing_rule,
-    }).rowcount == 1
-
-
-def _move_counters(reservation: Reservation, requests: int, tokens: int, cost: int) -> None:
-    for period, start in (("day", reservation.day_start), ("month", reservation.month_start)):
-        db.session.execute(_MOVE_COUNTER, {
-            "match_user": reservation.user_id, "match_period": period, "match_start": start,
-            "add_requests": requests, "add_tokens": tokens, "add_cost": cost})
+    ledger.finish(db.session.connection(), ledger.Move(
+        record_id=reservation.record_id, user_id=reservation.user_id, day=reservation.day_start,
+        month=reservation.month_start, add_requests=0 if outcome.charged else -1,
+        add_tokens=tokens - reservation.tokens, add_cost_nanousd=cost - reservation.cost_nanousd,
+        columns={"status": outcome.status, "http_status": outcome.http_status, "error_type": outcome.error_type,
+                 "counted": outcome.charged, "prompt_tokens": outcome.prompt_tokens,
+                 "completion_tokens": outcome.completion_tokens, "cached_tokens": outcome.cached_tokens,
+                 "cost_nanousd": cost, "latency_ms": outcome.latency_ms,
+                 "upstream_latency_ms": outcome.upstream_latency_ms, "finished_at": utcnow(),
+                 "billing_rule": outcome.billing_rule}))
 
 
 _HEARTBEAT_BATCH = 500
-_HEARTBEAT = (
-    update(_RECORDS)
-    .where(_RECORDS.c.id.in_(bindparam("ids", expanding=True)), _RECORDS.c.status == "pending")
-    .values(heartbeat_at=bindparam("now", type_=_RECORDS.c.heartbeat_at.type))
-)
 
 
 def heartbeat(record_ids, now=None) -> int:
@@ -171,20 +126,9 @@ def heartbeat(record_ids, now=None) -> int:
     now = now or utcnow()
     touched = 0
     for start in range(0, len(ids), _HEARTBEAT_BATCH):
-        touched += db.session.execute(_HEARTBEAT, {"ids": ids[start:start + _HEARTBEAT_BATCH], "now": now}).rowcount
+        touched += ledger.heartbeat(db.session.connection(), ids[start:start + _HEARTBEAT_BATCH], now)
         db.session.commit()
     return touched
-
-
-_RECONCILE = (
-    update(_RECORDS)
-    .where(_RECORDS.c.id == bindparam("match_id"), _RECORDS.c.status == "pending")
-    .values(status=RECONCILED, error_type="settlement_missing", billing_rule="reservation",
-            prompt_tokens=_RECORDS.c.reserved_prompt_tokens,
-            completion_tokens=_RECORDS.c.reserved_completion_tokens,
-            cost_nanousd=_RECORDS.c.reserved_cost_nanousd,
-            finished_at=bindparam("now", type_=_RECORDS.c.finished_at.type))
-)
 
 
 def reconcile_stale_reservations(older_than_s: int, now=None, batch: int = 500) -> int:
@@ -206,9 +150,7 @@ def reconcile_stale_reservations(older_than_s: int, now=None, batch: int = 500) 
     db.session.rollback()
     reconciled = 0
     for row in stale:
-        if db.session.execute(_RECONCILE, {"match_id": row.id, "now": now}).rowcount == 1:
-            release_slot(row.user_id)
-            reconciled += 1
+        reconciled += ledger.charge_reservation(db.session.connection(), row.id, row.user_id, now)
         db.session.commit()
     if reconciled:
         log.warning("charged abandoned reservations", extra={"count": reconciled})
