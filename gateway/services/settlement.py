@@ -85,11 +85,13 @@ def settle(reservation: Reservation, outcome: Outcome, sleep=time.sleep) -> bool
     """
     for delay in (*SETTLE_RETRY_DELAYS_S, None):
         try:
-            _settle(reservation, outcome)
-            db.session.commit()
+            # A connection of its own, not the session's: the settlement is one ledger step and needs none
+            # of the ORM's transaction bookkeeping (a third of the step's CPU).
+            with db.engine.connect() as connection:
+                _settle(connection, reservation, outcome)
+                connection.commit()
             return True
         except SQLAlchemyError as error:
-            db.session.rollback()
             if delay is None:
                 log.error("settlement failed; the reconciler will charge the reservation",
                           extra={"record_id": reservation.record_id,
@@ -99,13 +101,13 @@ def settle(reservation: Reservation, outcome: Outcome, sleep=time.sleep) -> bool
     return False
 
 
-def _settle(reservation: Reservation, outcome: Outcome) -> None:
+def _settle(connection, reservation: Reservation, outcome: Outcome) -> None:
     """The row takes the outcome and the counters go from holding the reservation to holding the outcome:
     by (charged - reserved) <= 0. A row the reconciler charged first (this worker looked dead) is corrected
     down the same way; the ledger knows which it was."""
     tokens = outcome.prompt_tokens + outcome.completion_tokens if outcome.charged else 0
     cost = outcome.cost_nanousd if outcome.charged else 0
-    ledger.finish(db.session.connection(), ledger.Move(
+    ledger.finish(connection, ledger.Move(
         record_id=reservation.record_id, user_id=reservation.user_id, day=reservation.day_start,
         month=reservation.month_start, add_requests=0 if outcome.charged else -1,
         add_tokens=tokens - reservation.tokens, add_cost_nanousd=cost - reservation.cost_nanousd,
