@@ -70,7 +70,7 @@ workers = _read("WEB_CONCURRENCY", _default_workers(_settings), minimum=1)
 os.environ["WEB_CONCURRENCY"] = str(workers)
 # A thread waits on the upstream for a whole LLM call (seconds to minutes), so threads, not CPUs, bound
 # concurrency; connections beyond them wait in the worker, then in the listen backlog.
-threads = _read("GUNICORN_THREADS", 64, minimum=1)
+threads = _read("GUNICORN_THREADS", 512, minimum=1)
 worker_connections = threads * 2
 # gthread workers heartbeat from their main loop, so a long call never trips this; it catches a hung worker.
 timeout = int(_upstream_timeout) + 30
