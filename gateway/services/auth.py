@@ -17,9 +17,9 @@ from sqlalchemy.engine import Row
 
 from gateway.config import Settings
 from gateway.errors import AuthenticationFailed, PermissionDenied
-from gateway.extensions import db
 from gateway.models import ApiKey, User
 from gateway.models.types import utcnow
+from gateway.request_db import request_connection
 from gateway.services.failure_throttle import FailureThrottle
 from gateway.services.key_cache import VerifiedKeyCache
 from gateway.services.key_material import display_prefix, key_check, parse_public_id, passes_check, verify_key
@@ -75,9 +75,7 @@ def _verified_key(presented: str, public_id: str, cache: VerifiedKeyCache) -> Ro
     """Read the key and its user's row fresh from the database; argon2 only on a cache miss."""
     digest = cache.digest(presented)
     cached_id = cache.get(digest)
-    # On the session's connection, not through Session.execute: a Core SELECT needs none of the ORM's
-    # per-statement work, which cost more CPU than the query.
-    connection = db.session.connection()
+    connection = request_connection()
     if cached_id is not None:
         key = connection.execute(_BY_ID, {"key_id": cached_id}).one_or_none()
         if key is not None and key.public_id == public_id:
@@ -104,24 +102,26 @@ def _touch_last_used(key: Row) -> None:
     """At most one write per key per minute, whatever the request rate.
 
     Otherwise the read is left open rather than rolled back: the request's next statements (the reservation)
-    continue on the same connection, saving a ROLLBACK round trip and a pool checkin + checkout. It holds no
-    snapshot: PostgreSQL runs READ COMMITTED (each statement sees the latest commit), and SQLite's driver
-    begins no transaction for a SELECT. The session is closed at the end of the request in any case.
+    continue on the same connection (gateway/request_db.py), saving a ROLLBACK round trip and a pool checkin +
+    checkout. It holds no snapshot: PostgreSQL runs READ COMMITTED (each statement sees the latest commit), and
+    SQLite's driver begins no transaction for a SELECT. The connection goes back at the end of the request.
     """
     now = utcnow()
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
         return
-    db.session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key.id)
-        .where(or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+    connection = request_connection()
+    connection.execute(
+        update(_KEYS)
+        .where(_KEYS.c.id == key.id)
+        .where(or_(_KEYS.c.last_used_at.is_(None), _KEYS.c.last_used_at < now - LAST_USED_RESOLUTION))
         .values(last_used_at=now)
     )
-    db.session.commit()
+    connection.commit()
 
 
 def _store_check(key_id: int, presented: str) -> None:
     """Keys issued before key checks get theirs from the first verified use (the plaintext is never kept)."""
-    db.session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.key_check.is_(None))
+    connection = request_connection()
+    connection.execute(update(_KEYS).where(_KEYS.c.id == key_id, _KEYS.c.key_check.is_(None))
                        .values(key_check=key_check(presented)))
-    db.session.commit()
+    connection.commit()

@@ -21,6 +21,7 @@ from gateway.errors import Conflict, QuotaExceeded, RateLimited
 from gateway.extensions import db
 from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
+from gateway.request_db import request_connection
 from gateway.money import usd_number
 from gateway.services.in_flight import in_flight
 from gateway.services.limits import EffectiveLimits
@@ -84,24 +85,23 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
     hold = ledger.Hold(user_id=facts.user_id, day=day, month=month, tokens=tokens, cost_nanousd=facts.cost_nanousd,
                        max_concurrent=limits.max_concurrent_requests, max_requests=limits.daily_requests,
                        max_tokens=limits.daily_tokens, max_spend_nanousd=limits.monthly_spend_cap_nanousd)
+    # The request's connection, on which authentication read the key: one checkout, one commit.
+    connection = request_connection()
     try:
-        admitted = ledger.admit(db.session.connection(), hold, _record(facts, day, month, status="pending",
-                                                                       counted=True))
+        admitted = ledger.admit(connection, hold, _record(facts, day, month, status="pending", counted=True))
         if not isinstance(admitted, str):
-            db.session.commit()
+            connection.commit()
             return Reservation(admitted, facts.user_id, day, month, facts.prompt_tokens, facts.completion_tokens,
                                facts.cost_nanousd)
-        # Which daily quota refused is read before the rollback gives the connection back: the refusal reads
-        # its figures on a connection of its own, and one request must never hold two at once.
-        refused = _which_daily_quota(facts.user_id, day, limits) if admitted == ledger.DAILY else admitted
-        db.session.rollback()
+        connection.rollback()
+        refused = _which_daily_quota(connection, facts.user_id, day, limits) if admitted == ledger.DAILY else admitted
     except IntegrityError:
-        db.session.rollback()
         raise Conflict("X-Request-ID was already used by another request; send a unique one.",
                        code="duplicate_request_id", param="X-Request-ID") from None
-    except Exception:
-        db.session.rollback()
-        raise
+    finally:
+        # Given back now: the refusal reads its figures on connections of its own, and one request must
+        # never hold two at once (a burst of refusals would drain the pool).
+        connection.close()
     if refused == ledger.CONCURRENCY:
         raise _concurrency_refusal(facts, day, month, limits)
     raise _refusal(facts, day, month, refused, limits, now)
@@ -115,9 +115,12 @@ def _counter(user_id: int, period: str, start: date, session=None) -> UsageCount
     ).scalar_one_or_none()
 
 
-def _which_daily_quota(user_id: int, day: date, limits: EffectiveLimits) -> str:
-    counter = _counter(user_id, "day", day)
-    if counter is not None and counter.requests + 1 > limits.daily_requests:
+def _which_daily_quota(connection, user_id: int, day: date, limits: EffectiveLimits) -> str:
+    counters = UsageCounter.__table__
+    requests = connection.execute(
+        select(counters.c.requests).where(counters.c.user_id == user_id, counters.c.period == "day",
+                                          counters.c.period_start == day)).scalar_one_or_none()
+    if requests is not None and requests + 1 > limits.daily_requests:
         return "daily_requests"
     return "daily_tokens"
 
