@@ -270,6 +270,8 @@ class Gateway:
             "DEFAULT_MONTHLY_SPEND_CAP_USD": "1000000", "PROMPT_LOGGING": "redacted",
             "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
             "GUNICORN_LOG_LEVEL": "warning", "UPSTREAM_TIMEOUT_S": "120",
+            # As the image and both compose files ship it (Dockerfile: argon2's memory per malloc arena).
+            "MALLOC_ARENA_MAX": "2",
         }
         if db == "postgres":
             self.env.update(DATABASE_URL=PG_URL, RATELIMIT_STORAGE_URI=REDIS_URL)
