@@ -6,6 +6,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
 from gateway.net import client_ip
+from gateway.rate_limits import per_ip_limit
 
 
 class Base(DeclarativeBase):
@@ -14,4 +15,5 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-limiter = Limiter(key_func=client_ip)
+# The per-IP limit is declared here, not as RATELIMIT_APPLICATION, so that it is parsed once per value.
+limiter = Limiter(key_func=client_ip, application_limits=[per_ip_limit()])
