@@ -2,6 +2,7 @@
 
     python bench/limiter_cost.py                      # this tree, memory:// and redis://127.0.0.1:6379/14
     python bench/limiter_cost.py --compare /tmp/base  # side by side with another checkout, rounds alternate
+    python bench/limiter_cost.py --pace-ms 5          # requests 5 ms apart, as a lightly loaded worker sees them
 
 Each round runs N requests of three kinds in one process (time.process_time, so every thread of it counts):
 - `complete`: POST /v1/chat/completions on the mock model, the whole governed hot path on SQLite;
@@ -86,8 +87,9 @@ def environ_for(method: str, path: str, key: str | None, body: bytes = b"") -> d
         builder.close()
 
 
-def run_requests(app, template: dict, body: bytes, count: int) -> float:
-    """CPU seconds of `count` requests, each a copy of template through app.wsgi_app; all must be 200."""
+def run_requests(app, template: dict, body: bytes, count: int, pace_s: float = 0) -> float:
+    """CPU seconds of `count` requests, each a copy of template through app.wsgi_app, pace_s of sleep
+    between them (a paced client: background threads get to run, as between real requests); all 200."""
     statuses = []
 
     def start_response(status, headers, exc_info=None):
@@ -103,6 +105,8 @@ def run_requests(app, template: dict, body: bytes, count: int) -> float:
             pass
         if hasattr(result, "close"):
             result.close()
+        if pace_s:
+            time.sleep(pace_s)
     spent = time.process_time() - started
     bad = [s for s in statuses if not s.startswith("200")]
     if bad:
@@ -128,7 +132,7 @@ class RoundTrips:
         Connection.send_packed_command = counted
 
 
-def serve(storage: str, warmup: int) -> None:
+def serve(storage: str, warmup: int, pace_s: float) -> None:
     """Child process: build the app once, then answer "<kind> <count>" lines on stdin with one JSON line
     each (ms of CPU per request, Redis round trips per request) until stdin closes."""
     trips = RoundTrips()
@@ -147,7 +151,7 @@ def serve(storage: str, warmup: int) -> None:
             kind, count = line.split()
             template, payload = cases[kind]
             before = trips.count
-            spent = run_requests(app, template, payload, int(count))
+            spent = run_requests(app, template, payload, int(count), pace_s)
             print(json.dumps({"ms": 1000 * spent / int(count), "trips": (trips.count - before) / int(count)}),
                   flush=True)
 
@@ -155,10 +159,10 @@ def serve(storage: str, warmup: int) -> None:
 class Child:
     """One serving child process on one tree and storage."""
 
-    def __init__(self, tree: Path, storage: str, warmup: int) -> None:
+    def __init__(self, tree: Path, storage: str, warmup: int, pace_ms: float) -> None:
         env = {**os.environ, "PYTHONPATH": str(tree)}
         self.proc = subprocess.Popen([sys.executable, str(HERE / "limiter_cost.py"), "--child", storage,
-                                      "--warmup", str(warmup)], cwd=tree, env=env, text=True,
+                                      "--warmup", str(warmup), "--pace-ms", str(pace_ms)], cwd=tree, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if self.proc.stdout.readline().strip() != "ready":
             raise SystemExit(f"{tree} {storage}: the child did not start (run it alone to see why)")
@@ -180,16 +184,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="requests per kind per round")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--pace-ms", type=float, default=0, help="sleep between requests (0: back to back)")
     parser.add_argument("--compare", type=Path, help="another checkout (the 'before'), run alternately")
     args = parser.parse_args()
     if args.child:
         sys.stderr = open(os.devnull, "w")  # the JSON access log, as gunicorn would write it, but unread
-        serve(args.child, args.warmup)
+        serve(args.child, args.warmup, args.pace_ms / 1000)
         return
     trees = {"this": HERE.parent}
     if args.compare:
         trees = {"before": args.compare.resolve(), "after": HERE.parent}
-    children = {(t, s): Child(tree, s, args.warmup) for t, tree in trees.items() for s in args.storage}
+    children = {(t, s): Child(tree, s, args.warmup, args.pace_ms) for t, tree in trees.items() for s in args.storage}
     results = {key: {kind: [] for kind in KINDS} for key in children}
     trips = {}
     try:
@@ -211,8 +216,9 @@ def _cell(values: list[float]) -> str:
 
 
 def report(results: dict, trips: dict, trees: dict, args) -> None:
-    print(f"CPU ms/request, median [min..max] of {args.rounds} rounds x {args.requests} requests per kind; "
-          f"load average at the end {os.getloadavg()[0]:.1f}")
+    pace = f"{args.pace_ms:g} ms apart" if args.pace_ms else "back to back"
+    print(f"CPU ms/request, median [min..max] of {args.rounds} rounds x {args.requests} requests per kind "
+          f"({pace}); load average at the end {os.getloadavg()[0]:.1f}")
     print("| storage | tree | complete | limited | exempt | limits (limited - exempt) | redis trips/req "
           "(complete, limited) |")
     print("|---|---|---|---|---|---|---|")

@@ -5,6 +5,10 @@ GET of the counter and a TTL, two round trips per request. The counter's value i
 returned, and a window's reset time never changes while the window lives, so this strategy remembers both:
 the count per thread (the headers are written by the thread that hit), the reset per process (read once per
 window with the storage's own get_expiry). Whatever it does not remember it reads as the stock one does.
+
+memory:// is served by SweptMemoryStorage: limits' MemoryStorage starts a new timer thread on a hit whenever
+its last 10 ms timer has run, so under steady traffic every few requests pay for starting a thread (and
+wait for it to start); here the hitting thread drops expired counters itself, at most once a second.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import threading
 import time
 
+from limits.storage import MemoryStorage
 from limits.strategies import STRATEGIES, FixedWindowRateLimiter
 from limits.util import WindowStats
 
 NAME = "dominion-fixed-window"
+MEMORY_SCHEME = "dominion-memory"
 _MAX_REMEMBERED_COUNTS = 8  # per thread: a request hits two limits (per IP, per user)
 _MAX_REMEMBERED_RESETS = 10000  # per process: past windows are dropped when it is reached
+_SWEEP_INTERVAL_S = 1.0
 
 
 class CountingFixedWindow(FixedWindowRateLimiter):
@@ -68,6 +75,43 @@ class CountingFixedWindow(FixedWindowRateLimiter):
         if counts is None:
             counts = self._local.counts = {}
         return counts
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """limits' memory:// storage for fixed windows, with expired counters swept by the hitting thread."""
+
+    STORAGE_SCHEME = [MEMORY_SCHEME]  # limits' registry of storages: storage_from_string finds it by scheme
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._next_sweep = time.time() + _SWEEP_INTERVAL_S
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """MemoryStorage.incr, minus scheduling its expiry timer thread."""
+        now = time.time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + _SWEEP_INTERVAL_S
+            self._sweep(now)
+        self.get(key)  # drops the counter first if its window has ended
+        with self.locks[key]:
+            self.storage[key] += amount
+            if self.storage[key] == amount:
+                self.expirations[key] = time.time() + expiry
+        return self.storage.get(key, 0)
+
+    def _sweep(self, now: float) -> None:
+        """Drop the counters whose window has ended (what the stock timer does), so memory stays bounded."""
+        for key, expires_at in list(self.expirations.items()):
+            if expires_at <= now and self.expirations.get(key, now + 1) <= now:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
+                self.locks.pop(key, None)
+
+
+def storage_uri(configured: str) -> str:
+    """The limiter storage URI for RATELIMIT_STORAGE_URI: memory:// becomes SweptMemoryStorage's scheme."""
+    scheme, separator, rest = configured.partition("://")
+    return f"{MEMORY_SCHEME}://{rest}" if separator and scheme == "memory" else configured
 
 
 def register() -> str:
