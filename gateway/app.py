@@ -78,8 +78,7 @@ def register_proxy_fix(app: Flask, settings: Settings) -> None:
 def register_limiter(app: Flask, settings: Settings) -> None:
     """Flask-Limiter: one per-IP bucket across routes; per-user limits are declared on /v1 views."""
     app.config.update(
-        # memory:// without a timer thread per hit (gateway/rate_window.py); redis:// as configured.
-        RATELIMIT_STORAGE_URI=rate_window.storage_uri(settings.ratelimit_storage_uri),
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_STORAGE_OPTIONS=_limiter_storage_options(settings.ratelimit_storage_uri),
         # The per-IP limit is the limiter's application limit (gateway/rate_limits.py): one for the process,
         # reading IP_RATE_LIMIT_MAX of the app serving the request.

@@ -6,9 +6,11 @@ returned, and a window's reset time never changes while the window lives, so thi
 the count per thread (the headers are written by the thread that hit), the reset per process (read once per
 window with the storage's own get_expiry). Whatever it does not remember it reads as the stock one does.
 
-memory:// is served by SweptMemoryStorage: limits' MemoryStorage starts a new timer thread on a hit whenever
-its last 10 ms timer has run, so under steady traffic every few requests pay for starting a thread (and
-wait for it to start); here the hitting thread drops expired counters itself, at most once a second.
+On memory:// (and Flask-Limiter's in-memory fallback) the hit increments the counter itself: limits'
+MemoryStorage.incr starts a new timer thread whenever its last 10 ms timer has run, so under steady
+traffic every few requests pay for starting a thread (and wait for it to start). Here the hitting thread
+drops expired counters, at most once a second, as that timer would; the storage keeps its own layout, so
+its get, get_expiry and clear read the same counters.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from limits.strategies import STRATEGIES, FixedWindowRateLimiter
 from limits.util import WindowStats
 
 NAME = "dominion-fixed-window"
-MEMORY_SCHEME = "dominion-memory"
 _MAX_REMEMBERED_COUNTS = 8  # per thread: a request hits two limits (per IP, per user)
 _MAX_REMEMBERED_RESETS = 10000  # per process: past windows are dropped when it is reached
 _SWEEP_INTERVAL_S = 1.0
@@ -35,11 +36,17 @@ class CountingFixedWindow(FixedWindowRateLimiter):
         self._local = threading.local()
         self._resets: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Exactly MemoryStorage: a subclass may count differently.
+        self._memory = storage if type(storage) is MemoryStorage else None
+        self._next_sweep = time.time() + _SWEEP_INTERVAL_S
 
     def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
         """Consume cost from the window, as the stock strategy does, and remember the count it reached."""
         key = item.key_for(*identifiers)
-        count = self.storage.incr(key, item.get_expiry(), amount=cost)
+        if self._memory is not None:
+            count = self._incr_in_memory(key, item.get_expiry(), cost)
+        else:
+            count = self.storage.incr(key, item.get_expiry(), amount=cost)
         counts = self._counts()
         if len(counts) >= _MAX_REMEMBERED_COUNTS:
             counts.clear()
@@ -70,48 +77,34 @@ class CountingFixedWindow(FixedWindowRateLimiter):
             self._resets[key] = reset
         return reset
 
+    def _incr_in_memory(self, key: str, expiry: int, amount: int) -> int:
+        """MemoryStorage.incr without scheduling its expiry timer thread; expired counters swept here."""
+        memory = self._memory
+        now = time.time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + _SWEEP_INTERVAL_S
+            self._sweep(memory, now)
+        memory.get(key)  # drops the counter first if its window has ended
+        with memory.locks[key]:
+            memory.storage[key] += amount
+            if memory.storage[key] == amount:
+                memory.expirations[key] = time.time() + expiry
+        return memory.storage.get(key, 0)
+
+    @staticmethod
+    def _sweep(memory: MemoryStorage, now: float) -> None:
+        """Drop the counters whose window has ended, as MemoryStorage's timer does: memory stays bounded."""
+        for key, expires_at in list(memory.expirations.items()):
+            if expires_at <= now and memory.expirations.get(key, now + 1) <= now:
+                memory.storage.pop(key, None)
+                memory.expirations.pop(key, None)
+                memory.locks.pop(key, None)
+
     def _counts(self) -> dict:
         counts = getattr(self._local, "counts", None)
         if counts is None:
             counts = self._local.counts = {}
         return counts
-
-
-class SweptMemoryStorage(MemoryStorage):
-    """limits' memory:// storage for fixed windows, with expired counters swept by the hitting thread."""
-
-    STORAGE_SCHEME = [MEMORY_SCHEME]  # limits' registry of storages: storage_from_string finds it by scheme
-
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options) -> None:
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self._next_sweep = time.time() + _SWEEP_INTERVAL_S
-
-    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        """MemoryStorage.incr, minus scheduling its expiry timer thread."""
-        now = time.time()
-        if now >= self._next_sweep:
-            self._next_sweep = now + _SWEEP_INTERVAL_S
-            self._sweep(now)
-        self.get(key)  # drops the counter first if its window has ended
-        with self.locks[key]:
-            self.storage[key] += amount
-            if self.storage[key] == amount:
-                self.expirations[key] = time.time() + expiry
-        return self.storage.get(key, 0)
-
-    def _sweep(self, now: float) -> None:
-        """Drop the counters whose window has ended (what the stock timer does), so memory stays bounded."""
-        for key, expires_at in list(self.expirations.items()):
-            if expires_at <= now and self.expirations.get(key, now + 1) <= now:
-                self.storage.pop(key, None)
-                self.expirations.pop(key, None)
-                self.locks.pop(key, None)
-
-
-def storage_uri(configured: str) -> str:
-    """The limiter storage URI for RATELIMIT_STORAGE_URI: memory:// becomes SweptMemoryStorage's scheme."""
-    scheme, separator, rest = configured.partition("://")
-    return f"{MEMORY_SCHEME}://{rest}" if separator and scheme == "memory" else configured
 
 
 def register() -> str:

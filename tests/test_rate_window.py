@@ -1,4 +1,4 @@
-"""The limiter's own pieces: memory:// without a timer thread per hit, limits parsed once per value."""
+"""The limiter's own pieces: hits on memory:// without a timer thread per hit, limits parsed once per value."""
 
 import threading
 import time
@@ -6,20 +6,15 @@ import time
 import pytest
 from flask_limiter import _limits as flask_limits
 from limits import RateLimitItemPerSecond
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage
 
 from gateway import rate_window
 from gateway.rate_limits import ParsedOnceApplicationLimit
 
 
-def test_memory_uri_maps_to_the_swept_storage_and_others_stay():
-    assert rate_window.storage_uri("memory://") == "dominion-memory://"
-    assert rate_window.storage_uri("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
-    assert isinstance(storage_from_string(rate_window.storage_uri("memory://")), rate_window.SweptMemoryStorage)
-
-
-def test_swept_memory_storage_counts_and_expires_without_starting_threads(monkeypatch):
-    storage = rate_window.SweptMemoryStorage()
+def test_hits_on_memory_count_and_expire_without_starting_threads(monkeypatch):
+    storage = MemoryStorage()
+    strategy = rate_window.CountingFixedWindow(storage)
 
     def no_thread(*args, **kwargs):
         raise AssertionError("a hit started a thread")
@@ -27,19 +22,27 @@ def test_swept_memory_storage_counts_and_expires_without_starting_threads(monkey
     monkeypatch.setattr(threading, "Timer", no_thread)
     clock = [time.time()]
     monkeypatch.setattr(time, "time", lambda: clock[0])
-    assert [storage.incr("a", 10) for _ in range(3)] == [1, 2, 3]
-    assert storage.get_expiry("a") == pytest.approx(clock[0] + 10)
-    storage.incr("idle", 5)
-    clock[0] += 11  # both windows over: "a" restarts on its next hit; "idle" is swept by any hit
-    assert storage.incr("a", 10) == 1
-    assert "idle" not in storage.storage and "idle" not in storage.expirations
-
-
-def test_window_strategy_on_swept_storage_refuses_past_the_limit():
-    strategy = rate_window.CountingFixedWindow(rate_window.SweptMemoryStorage())
-    item = RateLimitItemPerSecond(2, 60)
+    item, idle = RateLimitItemPerSecond(2, 10), RateLimitItemPerSecond(5, 5)
     assert [strategy.hit(item, "dominion", "ip", "x") for _ in range(3)] == [True, True, False]
+    key = item.key_for("dominion", "ip", "x")
+    assert storage.get(key) == 3 and storage.get_expiry(key) == pytest.approx(clock[0] + 10)
     assert strategy.get_window_stats(item, "dominion", "ip", "x").remaining == 0
+    strategy.hit(idle, "dominion", "ip", "idle")
+    clock[0] += 11  # both windows over: "x" restarts on its next hit, "idle" is swept by any hit
+    assert strategy.hit(item, "dominion", "ip", "x") and storage.get(key) == 1
+    assert idle.key_for("dominion", "ip", "idle") not in storage.expirations
+
+
+def test_hits_on_other_storages_go_through_their_incr():
+    class Counting(MemoryStorage):
+        calls = 0
+
+        def incr(self, key, expiry, amount=1):
+            Counting.calls += 1
+            return super().incr(key, expiry, amount)
+
+    strategy = rate_window.CountingFixedWindow(Counting())
+    assert strategy.hit(RateLimitItemPerSecond(1, 60), "k") and Counting.calls == 1
 
 
 def test_limit_is_parsed_once_per_value_and_again_for_a_new_one(monkeypatch):
