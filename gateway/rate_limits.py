@@ -1,19 +1,26 @@
-"""The per-IP and per-user rate limits as Flask-Limiter limits that parse their limit string once.
+"""Flask-Limiter, minus work it repeats on every request for answers that cannot change.
 
-Flask-Limiter asks a limit declared with a callable for its string on every request, parses it
-(limits.parse_many) and builds a RuntimeLimit for each item it names. The strings take very few values
-(the configured defaults and the per-user overrides in use), and what Flask-Limiter builds from one
-depends only on the string and the declaration, so these declarations keep it per string instead.
+- The per-IP and per-user limits parse their limit string once per value. Flask-Limiter asks a limit
+  declared with a callable for its string on every request, parses it (limits.parse_many) and builds a
+  RuntimeLimit for each item it names. The strings take very few values (the configured defaults and the
+  per-user overrides in use), and what it builds from one depends only on the string and the
+  declaration, so these declarations keep it per string.
+- GatewayLimiter resolves a route's exemptions once per app. Flask-Limiter works them out four times per
+  request (twice per limit check) from the view's name and every blueprint exemption, though they change
+  only when limiter.exempt is called, which happens while apps are built.
 """
 
 from __future__ import annotations
 
-from flask_limiter import ApplicationLimit, RouteLimit
+from flask import Flask
+from flask_limiter import ApplicationLimit, ExemptionScope, Limiter, RouteLimit
+from flask_limiter._manager import LimitManager
 
 from gateway.current import gateway_state
 
 # Distinct limit strings remembered per declaration; past it the memory starts over (overrides are few).
 MAX_REMEMBERED_VALUES = 1024
+EXEMPTIONS_EXTENSION = "dominion_limiter_exemptions"
 
 
 class _ParsedOnce:
@@ -53,3 +60,41 @@ def per_ip_limit() -> ParsedOnceApplicationLimit:
     """The per-IP limit over every route not exempted (keyed by Limiter's key_func, the client address)."""
     # Not finalized: init_app gives it the RATELIMIT_APPLICATION_LIMITS_* settings, as it would a string.
     return ParsedOnceApplicationLimit(limit_provider=ip_rate_limit_value, finalized=False)
+
+
+class GatewayLimiter(Limiter):
+    """Flask-Limiter's Limiter whose limit manager remembers each route's exemptions per app."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.limit_manager = ExemptionsOnce(self.limit_manager)
+
+
+class ExemptionsOnce(LimitManager):
+    """A LimitManager with the same registrations (it shares the original's dicts and lists) whose
+    exemption_scope is computed once per (app, endpoint, blueprint) and again after any new exemption."""
+
+    def __init__(self, manager: LimitManager) -> None:
+        # Not LimitManager.__init__: the state is the original manager's own objects, not copies of them.
+        self.__dict__.update(vars(manager))
+        self._exemptions_version = 0
+
+    def add_route_exemption(self, route: str, scope: ExemptionScope) -> None:
+        super().add_route_exemption(route, scope)
+        self._exemptions_version += 1
+
+    def add_blueprint_exemption(self, blueprint: str, scope: ExemptionScope) -> None:
+        super().add_blueprint_exemption(blueprint, scope)
+        self._exemptions_version += 1
+
+    def exemption_scope(self, app: Flask, endpoint: str | None, blueprint: str | None) -> ExemptionScope:
+        """LimitManager.exemption_scope, remembered in the app (its routes and blueprints are fixed once
+        it serves requests)."""
+        version, remembered = app.extensions.get(EXEMPTIONS_EXTENSION, (None, None))
+        if version != self._exemptions_version:
+            remembered = {}
+            app.extensions[EXEMPTIONS_EXTENSION] = (self._exemptions_version, remembered)
+        scope = remembered.get((endpoint, blueprint))
+        if scope is None:
+            scope = remembered[(endpoint, blueprint)] = super().exemption_scope(app, endpoint, blueprint)
+        return scope

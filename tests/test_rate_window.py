@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from flask_limiter import ExemptionScope
 from flask_limiter import _limits as flask_limits
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
@@ -56,3 +57,38 @@ def test_limit_is_parsed_once_per_value_and_again_for_a_new_one(monkeypatch):
     current[0] = "7 per 60 second"
     assert [runtime.limit.amount for runtime in limit] == [7]
     assert parsed == ["5 per 60 second", "7 per 60 second"]
+
+
+def test_remembered_exemptions_equal_flask_limiters_for_every_route(tmp_path):
+    from flask_limiter._manager import LimitManager
+
+    from gateway.app import create_app
+    from gateway.extensions import limiter
+
+    app = create_app({"GATEWAY_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path}/gateway.db",
+                      "MOCK_PROVIDER": "on"})
+    manager = limiter.limit_manager
+    routes = [(rule.endpoint, rule.endpoint.rpartition(".")[0] or None) for rule in app.url_map.iter_rules()]
+    for endpoint, blueprint in routes + [(None, None)]:
+        for _ in range(2):  # computed, then remembered
+            assert manager.exemption_scope(app, endpoint, blueprint) == \
+                LimitManager.exemption_scope(manager, app, endpoint, blueprint), endpoint
+    assert manager.exemption_scope(app, "health.live", "health") != ExemptionScope.NONE
+    assert manager.exemption_scope(app, "llm.complete", "llm") == ExemptionScope.NONE
+
+
+def test_a_new_exemption_is_seen_by_remembered_scopes():
+    from flask import Blueprint, Flask
+
+    from gateway.rate_limits import GatewayLimiter
+
+    app = Flask(__name__)
+    app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    limiter = GatewayLimiter(key_func=lambda: "k")
+    limiter.init_app(app)
+    blueprint = Blueprint("late", __name__)
+    blueprint.add_url_rule("/late", "view", lambda: "ok")
+    app.register_blueprint(blueprint)
+    assert limiter.limit_manager.exemption_scope(app, "late.view", "late") == ExemptionScope.NONE
+    limiter.exempt(blueprint)
+    assert limiter.limit_manager.exemption_scope(app, "late.view", "late") != ExemptionScope.NONE
