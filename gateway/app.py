@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import rate_window
 from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
-from gateway.current import STATE_EXTENSION, gateway_state
+from gateway.current import STATE_EXTENSION
 from gateway.database import register_database
 from gateway.error_handlers import register_error_handlers
 from gateway.extensions import limiter
@@ -80,8 +80,8 @@ def register_limiter(app: Flask, settings: Settings) -> None:
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_STORAGE_OPTIONS=_limiter_storage_options(settings.ratelimit_storage_uri),
-        # A callable: Flask-Limiter keeps the first app's application limit for the process.
-        RATELIMIT_APPLICATION=ip_rate_limit_value,
+        # The per-IP limit is the limiter's application limit (gateway/rate_limits.py): one for the process,
+        # reading IP_RATE_LIMIT_MAX of the app serving the request.
         # limits' fixed window, with the X-RateLimit-* headers answered from the hit (gateway/rate_window.py).
         RATELIMIT_STRATEGY=rate_window.register(),
         RATELIMIT_HEADERS_ENABLED=True,
@@ -94,12 +94,6 @@ def register_limiter(app: Flask, settings: Settings) -> None:
     )
     limiter.init_app(app)
     _warn_if_limits_multiply(settings)
-
-
-def ip_rate_limit_value() -> str:
-    """IP_RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS of the current app."""
-    settings = gateway_state().settings
-    return f"{settings.ip_rate_limit_max} per {settings.rate_limit_window_s} second"
 
 
 def _limiter_storage_options(uri: str) -> dict:

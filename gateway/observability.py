@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import Flask, Response, g, request
 
@@ -22,8 +22,7 @@ OVERHEAD_HEADER = "X-Gateway-Overhead-Ms"
 UNMATCHED_ROUTE = "unmatched"
 
 
-@dataclass(frozen=True)
-class AccessFacts:
+class AccessFacts(NamedTuple):
     """What the access log and metrics need, captured while the request context is still alive."""
 
     started_at: float
@@ -51,27 +50,29 @@ def _mark_start() -> None:
 
 def _observe(response: Response) -> Response:
     """Record a finished response now, or a streamed one when its last byte has been sent."""
-    facts = _request_facts(response)
-    if response.is_streamed:
+    streamed = response.is_streamed
+    facts = _request_facts(streamed)
+    if streamed:
         response.call_on_close(lambda: _record(facts, response.status_code, metrics.upstream_latency_ms()))
         return response
     overhead_ms = _record(facts, response.status_code, metrics.upstream_latency_ms())
-    response.headers[OVERHEAD_HEADER] = str(overhead_ms)
+    # add, not item assignment (a scan of every header): nothing else sets this header.
+    response.headers.add(OVERHEAD_HEADER, str(overhead_ms))
     return response
 
 
-def _request_facts(response: Response) -> AccessFacts:
+def _request_facts(streamed: bool) -> AccessFacts:
     caller = g.get("caller")
-    started = g.get("started_at") or time.perf_counter()
+    rule = request.url_rule
     return AccessFacts(
-        started_at=started,
+        started_at=g.get("started_at") or time.perf_counter(),
         request_id=g.get("request_id"),
         method=request.method,
-        route=request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE,
+        route=rule.rule if rule is not None else UNMATCHED_ROUTE,
         client_ip=client_ip(),
         user_id=getattr(caller, "user_id", None),
         key_prefix=getattr(caller, "key_prefix", None),
-        stream=response.is_streamed,
+        stream=streamed,
     )
 
 

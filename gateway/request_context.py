@@ -21,6 +21,9 @@ SECURITY_HEADERS = {
 }
 
 
+# (name, lower-cased name, value): one scan of a response's headers decides which are missing.
+_SECURITY_HEADER_ITEMS = tuple((name, name.lower(), value) for name, value in SECURITY_HEADERS.items())
+
 # The offline pages (/docs, /console): their own scripts, styles and images only, nothing inline, never framed.
 OWN_ASSETS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
                   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -49,7 +52,16 @@ def register_request_context(app: Flask) -> None:
 
     @app.after_request
     def _common_headers(response):
-        response.headers["X-Request-ID"] = g.get("request_id") or new_request_id()
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        # Headers.setdefault and item assignment each scan every header (lower-casing both sides); the
+        # names present are read once instead, and absent headers appended, as those calls would do.
+        headers = response.headers
+        present = {name.lower() for name in headers.keys()}
+        request_id = g.get("request_id") or new_request_id()
+        if "x-request-id" in present:
+            headers["X-Request-ID"] = request_id
+        else:
+            headers.add("X-Request-ID", request_id)
+        for name, lowered, value in _SECURITY_HEADER_ITEMS:
+            if lowered not in present:
+                headers.add(name, value)
         return response

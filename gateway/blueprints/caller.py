@@ -7,6 +7,7 @@ from flask import g
 from gateway.blueprints.credentials import presented_key
 from gateway.extensions import limiter
 from gateway.net import client_ip
+from gateway.rate_limits import ParsedOnceRouteLimit
 from gateway.services.auth import authenticate
 from gateway.services.completion_io import RequestMeta
 from gateway.services.failure_throttle import FailureThrottle
@@ -36,4 +37,6 @@ def request_meta(endpoint: str) -> RequestMeta:
                        started_at=g.started_at)
 
 
-user_rate_limit = limiter.shared_limit(_user_limit_value, scope="user", key_func=_user_key)
+# What limiter.shared_limit(_user_limit_value, scope="user", key_func=_user_key) builds, parsed once per value.
+user_rate_limit = ParsedOnceRouteLimit(_user_limit_value, limiter=limiter, key_function=_user_key, scope="user",
+                                       shared=True, override_defaults=True, cost=1)
