@@ -19,7 +19,8 @@ PROFILE_SECONDS = env_int("BENCH_PROFILE_SECONDS", 15)
 PROFILE_LEVEL = env_int("BENCH_PROFILE_CONCURRENCY", 8)
 CATEGORIES = (
     ("authentication (key + user row, key cache)", ("authenticate (", "require_gateway_key (")),
-    ("rate limits (Flask-Limiter, failure throttle)", ("flask_limiter/_extension.py", "failure_throttle.py")),
+    ("rate limits (Flask-Limiter, failure throttle)", ("flask_limiter/_extension.py", "failure_throttle.py",
+                                                       "gateway/rate_limits.py", "gateway/rate_window.py")),
     ("quota reservation (counters + pending audit row)", ("reserve (gateway/services/quotas.py",)),
     ("upstream call (requests/urllib3)", ("OpenAIProvider.", "AnthropicProvider.", "HttpProvider.",
                                           "send_with_retries (")),
@@ -39,8 +40,11 @@ HOTSPOTS = (
     ("pool checkout (incl. pre-ping)", "Pool.connect (sqlalchemy/pool/base.py"),
     ("pool checkin (incl. reset-on-return)", "_finalize_fairy (sqlalchemy/pool/base.py"),
     ("commit + rollback calls", ("Session.commit (sqlalchemy/orm/session.py",
-                                 "Session.rollback (sqlalchemy/orm/session.py")),
-    ("Flask-Limiter hits (counter increments)", "FixedWindowRateLimiter.hit ("),
+                                 "Session.rollback (sqlalchemy/orm/session.py",
+                                 "Connection.commit (sqlalchemy/engine/base.py",
+                                 "Connection.rollback (sqlalchemy/engine/base.py")),
+    ("ledger statements as driver SQL (gateway/ledger)", "exec_driver_sql (sqlalchemy/engine/base.py"),
+    ("Flask-Limiter hits (counter increments)", ("FixedWindowRateLimiter.hit (", "CountingFixedWindow.hit (")),
     ("Flask-Limiter window reads (for headers)", "get_window_stats ("),
     ("upstream call through requests (incl. urllib3 below)", "Session.request (requests/sessions.py"),
     ("urllib3 round trip to the upstream", "HTTPConnectionPool.urlopen (urllib3/connectionpool.py"),
