@@ -501,3 +501,45 @@ def test_postgresql_sessions_are_read_committed_even_if_the_server_default_is_no
                 connection.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_isolation'))
             db.session.remove()
             db.engine.dispose()
+
+
+# --- round trips per request (issue #16) -------------------------------------------------------------------
+
+def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account, fake_upstream):
+    """A governed completion's database statements: the key read, the reservation, the settlement. On
+    PostgreSQL the reservation (slot, both counters, pending row) and the settlement (row, slot, both
+    counters) are one statement each; SQLite runs the same steps as a few in-process statements."""
+    fake_upstream.enqueue(Behavior(reply="warm", prompt_tokens=5, completion_tokens=2))
+    assert client.post("/v1/llm/complete", headers=account.headers,
+                       json=body("", "gpt-4o-mini", "Say hello")).status_code == 200  # key verified, last_used set
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        fake_upstream.enqueue(Behavior(reply="x", prompt_tokens=5, completion_tokens=2))
+        assert client.post("/v1/chat/completions", headers=account.headers,
+                           json=body("", "gpt-4o-mini", "Say hello")).status_code == 200
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", seen)
+    touching = [s for s in statements if "usage_in_flight" in s or "usage_counters" in s or "usage_records" in s]
+    if db_is_postgresql(app):
+        reservation, settlement = touching
+        assert statements[0].startswith("SELECT api_keys.id") and len(statements) == 3, statements
+        assert all(f"{table}" in reservation for table in ("INTO usage_in_flight", "INTO usage_counters",
+                                                           "INSERT INTO usage_records"))
+        assert all(f"{table}" in settlement for table in ("UPDATE usage_records SET status", "UPDATE usage_in_flight",
+                                                          "UPDATE usage_counters"))
+    else:
+        assert len(touching) == 7, touching  # slot, day, month, row; row, slot, both counters
+    [_, record] = rows(app)
+    assert (record.status, record.billing_rule, record.prompt_tokens, record.completion_tokens) == ("ok", "usage", 5, 2)
+    assert counters_match_audit(app) == []
+
+
+def db_is_postgresql(app) -> bool:
+    return app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
