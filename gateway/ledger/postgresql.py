@@ -10,10 +10,15 @@ so concurrent admissions of one user queue on the row and none passes a limit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import Connection
 
 from gateway.ledger.columns import RECORD_COLUMNS, SETTLED_COLUMNS
 from gateway.ledger.refusals import CONCURRENCY, DAILY, MONTHLY_SPEND
+
+if TYPE_CHECKING:
+    from gateway.ledger import Hold, Move
 
 _RECORD_INSERT = (f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
                   f"SELECT {', '.join(f'%({name})s' for name in RECORD_COLUMNS)}")
@@ -50,7 +55,7 @@ SELECT EXISTS (SELECT 1 FROM slot), EXISTS (SELECT 1 FROM day), (SELECT id FROM 
 """
 
 
-def admit(connection: Connection, hold, record: dict) -> int | str:
+def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
     params = {**record, "user_id": hold.user_id, "day": hold.day, "month": hold.month, "tokens": hold.tokens,
               "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent, "max_requests": hold.max_requests,
               "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
@@ -96,7 +101,7 @@ SELECT EXISTS (SELECT 1 FROM finished), EXISTS (SELECT 1 FROM corrected), (SELEC
 """
 
 
-def finish(connection: Connection, move, settled: dict) -> str | None:
+def finish(connection: Connection, move: Move, settled: dict) -> str | None:
     params = {**settled, "record_id": move.record_id, "user_id": move.user_id, "day": move.day,
               "month": move.month, "add_requests": move.add_requests, "add_tokens": move.add_tokens,
               "add_cost": move.add_cost_nanousd}

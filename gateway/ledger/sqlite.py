@@ -7,10 +7,15 @@ Conditional upserts create a user's first counter or slot row; a DO UPDATE whose
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import Connection
 
 from gateway.ledger.columns import RECORD_COLUMNS, SETTLED_COLUMNS
 from gateway.ledger.refusals import CONCURRENCY, DAILY, MONTHLY_SPEND
+
+if TYPE_CHECKING:
+    from gateway.ledger import Hold, Move
 
 _TAKE_SLOT = """
 INSERT INTO usage_in_flight (user_id, requests) VALUES (:user_id, 1)
@@ -35,7 +40,7 @@ _RECORD_INSERT = (f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
                   f"VALUES ({', '.join(f':{name}' for name in RECORD_COLUMNS)})")
 
 
-def admit(connection: Connection, hold, record: dict) -> int | str:
+def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
     params = {"user_id": hold.user_id, "day": hold.day.isoformat(), "month": hold.month.isoformat(),
               "tokens": hold.tokens, "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent,
               "max_requests": hold.max_requests, "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
@@ -58,7 +63,7 @@ SET requests = requests + :add_requests, tokens = tokens + :add_tokens, spend_na
 WHERE user_id = :user_id AND ((period = 'day' AND period_start = :day) OR (period = 'month' AND period_start = :month))"""
 
 
-def finish(connection: Connection, move, settled: dict) -> str | None:
+def finish(connection: Connection, move: Move, settled: dict) -> str | None:
     params = {**settled, "record_id": move.record_id, "user_id": move.user_id, "day": move.day.isoformat(),
               "month": move.month.isoformat(), "add_requests": move.add_requests, "add_tokens": move.add_tokens,
               "add_cost": move.add_cost_nanousd}
