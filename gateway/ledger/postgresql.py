@@ -3,7 +3,8 @@ that each step runs only if the one before it succeeded, and in the ledger's loc
 
 A CTE that reads another's output runs after it, which is what orders the locks: `FROM slot` makes the day
 counter wait for the slot, `(SELECT count(*) FROM released) >= 0` (always true) makes the counters wait for
-the released slot. Conditional upserts create a user's first counter or slot row in the same statement.
+the released slot (PostgreSQL runs every data-modifying CTE to completion whether or not the final
+SELECT reads it). Conditional upserts create a user's first counter or slot row in the same statement.
 Under READ COMMITTED each UPDATE that waited for a row lock re-checks its WHERE against the committed row,
 so concurrent admissions of one user queue on the row and none passes a limit.
 """
@@ -97,7 +98,7 @@ WITH finished AS (
 ), moved_day AS ({_counter_move("day", "day", "released")}
 ), moved_month AS ({_counter_move("month", "month", "moved_day")}
 )
-SELECT EXISTS (SELECT 1 FROM finished), EXISTS (SELECT 1 FROM corrected), (SELECT count(*) FROM moved_month)
+SELECT EXISTS (SELECT 1 FROM finished), EXISTS (SELECT 1 FROM corrected)
 """
 
 
@@ -106,7 +107,7 @@ def finish(connection: Connection, move: Move, settled: dict) -> str | None:
               "month": move.month, "add_requests": move.add_requests, "add_tokens": move.add_tokens,
               "add_cost": move.add_cost_nanousd}
     for _ in range(2):
-        finished, corrected, _moved = connection.exec_driver_sql(_FINISH, params).one()
+        finished, corrected = connection.exec_driver_sql(_FINISH, params).one()
         if finished or corrected:
             return "pending" if finished else "reconciled"
         # Neither: the row may have been reconciled while this statement waited for its lock (the statement's
