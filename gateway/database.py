@@ -34,6 +34,8 @@ def register_database(app: Flask, settings: Settings) -> None:
         if url.startswith("sqlite"):
             event.listen(db.engine, "connect", _sqlite_pragmas)
         else:
+            event.listen(db.engine, "connect", _read_committed)
+            event.listen(db.engine, "checkin", _leave_autocommit)
             _ping_idle_connections(db.engine)
 
 
@@ -43,12 +45,33 @@ def _engine_options(settings: Settings) -> dict:
     if settings.database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 "pool_size": 64, "max_overflow": 64, "hide_parameters": True}
-    # READ COMMITTED, whatever the server's default: the ledger's conditional UPDATEs rely on PostgreSQL
-    # re-checking their WHERE against the latest committed row; under REPEATABLE READ concurrent
-    # reservations of one user would fail with serialization errors instead of queueing.
+    # No isolation_level here: _read_committed sets it for the session instead (see there).
     return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
             "pool_recycle": 1800, "pool_timeout": 5, "connect_args": {"connect_timeout": 3},
-            "hide_parameters": True, "isolation_level": "READ COMMITTED"}
+            "hide_parameters": True}
+
+
+def _read_committed(dbapi_connection, _record) -> None:
+    """READ COMMITTED for every transaction of a new connection, whatever the server's default.
+
+    The ledger's conditional UPDATEs rely on PostgreSQL re-checking their WHERE against the latest committed
+    row; under REPEATABLE READ concurrent reservations of one user would fail with serialization errors
+    instead of queueing. Set once per connection as the session's default rather than as the driver's
+    isolation level: with the driver's level set, each switch into and out of autocommit
+    (gateway/request_db.py) costs a SET round trip.
+    """
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    dbapi_connection.autocommit = autocommit
+
+
+def _leave_autocommit(dbapi_connection, _record) -> None:
+    """A connection comes back to the pool out of autocommit, whoever switched it on (gateway/request_db.py):
+    the next user of the pool (the ORM session, the reconciler) relies on BEGIN ... COMMIT."""
+    if dbapi_connection is not None and not dbapi_connection.closed:
+        dbapi_connection.autocommit = False
 
 
 def _ping_idle_connections(engine) -> None:

@@ -378,9 +378,9 @@ def test_reservation_failure_sends_nothing_upstream(outage, outage_app, admin_he
     armed = threading.Event()
 
     def fail_at_reservation(_conn, _cursor, statement, *_args):
-        # The reservation's first write: the concurrency slot, then the quota counters, in one transaction
-        # (on PostgreSQL one statement: gateway/ledger/postgresql.py).
-        if armed.is_set() and "INTO USAGE_IN_FLIGHT" in statement.upper():
+        # The reservation's first statement touching the concurrency slot, then the quota counters: on SQLite
+        # a transaction of several, on PostgreSQL one statement (gateway/ledger/postgresql.py).
+        if armed.is_set() and "USAGE_IN_FLIGHT" in statement.upper():
             armed.clear()
             outage.begin()
 

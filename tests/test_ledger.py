@@ -508,14 +508,20 @@ def test_postgresql_sessions_are_read_committed_even_if_the_server_default_is_no
 def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account, fake_upstream):
     """A governed completion's database statements: the key read, the reservation, the settlement. On
     PostgreSQL the reservation (slot, both counters, pending row) and the settlement (row, slot, both
-    counters) are one statement each; SQLite runs the same steps as a few in-process statements."""
+    counters) are one statement each, the settlement in autocommit; SQLite runs the same steps as a few
+    in-process statements."""
     fake_upstream.enqueue(Behavior(reply="warm", prompt_tokens=5, completion_tokens=2))
     assert client.post("/v1/llm/complete", headers=account.headers,
                        json=body("", "gpt-4o-mini", "Say hello")).status_code == 200  # key verified, last_used set
     statements: list[str] = []
+    autocommit: dict[str, bool] = {}
 
-    def seen(_conn, _cursor, statement, *_args):
+    def seen(conn, _cursor, statement, *_args):
         statements.append(" ".join(statement.split()))
+        driver = conn.connection.dbapi_connection
+        if db_is_postgresql(app):
+            autocommit[statements[-1]] = driver.autocommit
+            assert driver.isolation_level is None  # else each switch into autocommit costs a SET round trip
 
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", seen)
@@ -530,10 +536,14 @@ def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account
     if db_is_postgresql(app):
         reservation, settlement = touching
         assert statements[0].startswith("SELECT api_keys.id") and len(statements) == 3, statements
-        assert all(f"{table}" in reservation for table in ("INTO usage_in_flight", "INTO usage_counters",
+        assert all(f"{table}" in reservation for table in ("UPDATE usage_in_flight", "UPDATE usage_counters",
                                                            "INSERT INTO usage_records"))
         assert all(f"{table}" in settlement for table in ("UPDATE usage_records SET status", "UPDATE usage_in_flight",
                                                           "UPDATE usage_counters"))
+        # Each is one statement, atomic by itself, run in autocommit: no BEGIN and no COMMIT round trips.
+        assert (autocommit[statements[0]], autocommit[reservation], autocommit[settlement]) == (True, True, True)
+        with app.app_context(), db.engine.connect() as connection:
+            assert connection.connection.dbapi_connection.autocommit is False  # given back as it was taken
     else:
         assert len(touching) == 7, touching  # slot, day, month, row; row, slot, both counters
     [_, record] = rows(app)

@@ -3,10 +3,10 @@
 A request costs the ledger two round trips: admit() (the concurrency slot, the day and month counters
 raised by the worst case if each stays within its limit, and the pending audit row) and finish() (the
 row settled, the slot given back, the counters moved by charged - reserved <= 0). On PostgreSQL each is
-one statement of chained data-modifying CTEs (postgresql.py); on SQLite, whose engine is in-process,
+one all-or-nothing statement, run in autocommit (postgresql.py); on SQLite, whose engine is in-process,
 each is a few statements in one write transaction (sqlite.py). Both run as driver SQL on the connection
 they are given (no ORM, no statement compilation) and leave the commit or rollback to the caller, who owns
-the transaction: a refused admit() has changed rows that the caller must roll back.
+the transaction: on SQLite a refused admit() has changed rows that the caller must roll back.
 
 Locks are always taken in one order - the audit row, the user's in-flight row, the day counter, the
 month counter - so reservations and settlements of one user queue behind each other and never deadlock.

@@ -1,12 +1,17 @@
-"""The ledger on PostgreSQL: admission and settlement are one statement each, data-modifying CTEs chained so
-that each step runs only if the one before it succeeded, and in the ledger's lock order.
+"""The ledger on PostgreSQL: admission and settlement are one statement each, all or nothing, so they run in
+autocommit (gateway/request_db.py) and cost one round trip apiece.
 
-A CTE that reads another's output runs after it, which is what orders the locks: `FROM slot` makes the day
-counter wait for the slot, `(SELECT count(*) FROM released) >= 0` (always true) makes the counters wait for
-the released slot (PostgreSQL runs every data-modifying CTE to completion whether or not the final
-SELECT reads it). Conditional upserts create a user's first counter or slot row in the same statement.
-Under READ COMMITTED each UPDATE that waited for a row lock re-checks its WHERE against the committed row,
-so concurrent admissions of one user queue on the row and none passes a limit.
+Admission locks the user's slot row and both counters with FOR UPDATE, in the ledger's lock order, decides
+from the rows it holds (FOR UPDATE returns the latest committed version, after waiting for any concurrent
+holder) and only then raises all three and inserts the pending row, or changes nothing. Concurrent admissions
+of one user therefore queue on the slot row and none passes a limit. A user's first request of a day or
+month finds a counter missing; the rows are created empty and the decision made again.
+
+Settlement chains data-modifying CTEs so that each step runs only if the one before it succeeded: a CTE
+that reads another's output runs after it, which is what orders the locks, and `(SELECT count(*) FROM
+released) >= 0` (always true) makes the counters wait for the released slot (PostgreSQL runs every
+data-modifying CTE to completion whether or not the final SELECT reads it). Under READ COMMITTED an UPDATE
+that waited for a row lock re-checks its WHERE against the committed row.
 """
 
 from __future__ import annotations
@@ -25,42 +30,65 @@ _RECORD_INSERT = (f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
                   f"SELECT {', '.join(f'%({name})s' for name in RECORD_COLUMNS)}")
 
 
-def _counter_upsert(period: str, start: str, after: str, fits_new: str, fits_old: str) -> str:
-    """Raise one counter by this request if it stays within its limit, creating the row on first use."""
+_ENSURE_ROWS = """
+WITH slot AS (
+    INSERT INTO usage_in_flight (user_id, requests) VALUES (%(user_id)s, 0) ON CONFLICT DO NOTHING
+)
+INSERT INTO usage_counters (user_id, period, period_start, requests, tokens, spend_nanousd)
+VALUES (%(user_id)s, 'day', %(day)s, 0, 0, 0), (%(user_id)s, 'month', %(month)s, 0, 0, 0) ON CONFLICT DO NOTHING
+"""
+
+
+def _counter(period: str, start: str) -> str:
+    return f"user_id = %(user_id)s AND period = '{period}' AND period_start = %({start})s"
+
+
+def _counter_raise(period: str, start: str) -> str:
     return f"""
-    INSERT INTO usage_counters AS c (user_id, period, period_start, requests, tokens, spend_nanousd)
-    SELECT %(user_id)s, '{period}', %({start})s, 1, %(tokens)s, %(cost)s FROM {after} WHERE {fits_new}
-    ON CONFLICT (user_id, period, period_start) DO UPDATE
-    SET requests = c.requests + 1, tokens = c.tokens + excluded.tokens,
-        spend_nanousd = c.spend_nanousd + excluded.spend_nanousd
-    WHERE {fits_old}
-    RETURNING 1"""
+    UPDATE usage_counters SET requests = requests + 1, tokens = tokens + %(tokens)s,
+        spend_nanousd = spend_nanousd + %(cost)s
+    WHERE {_counter(period, start)} AND EXISTS (SELECT 1 FROM admitted)"""
 
 
+# The verdict's three subqueries run in the order written, each locking its row (FOR UPDATE returns the
+# latest committed version, waiting for a concurrent holder): that is the ledger's lock order, and with all
+# three rows held the verdict cannot go stale before the UPDATEs below apply it.
 _ADMIT = f"""
 WITH slot AS (
-    INSERT INTO usage_in_flight AS f (user_id, requests) VALUES (%(user_id)s, 1)
-    ON CONFLICT (user_id) DO UPDATE SET requests = f.requests + 1
-    WHERE %(max_concurrent)s = 0 OR f.requests < %(max_concurrent)s
-    RETURNING 1
-), day AS ({_counter_upsert(
-    "day", "day", "slot", "1 <= %(max_requests)s AND %(tokens)s <= %(max_tokens)s",
-    "c.requests + 1 <= %(max_requests)s AND c.tokens + excluded.tokens <= %(max_tokens)s")}
-), month AS ({_counter_upsert(
-    "month", "month", "day", "%(cost)s <= %(max_spend)s",
-    "c.spend_nanousd + excluded.spend_nanousd <= %(max_spend)s")}
+    SELECT requests FROM usage_in_flight WHERE user_id = %(user_id)s FOR UPDATE
+), day AS (
+    SELECT requests, tokens FROM usage_counters WHERE {_counter("day", "day")} FOR UPDATE
+), month AS (
+    SELECT spend_nanousd FROM usage_counters WHERE {_counter("month", "month")} FOR UPDATE
+), verdict AS (
+    SELECT (SELECT %(max_concurrent)s = 0 OR requests < %(max_concurrent)s FROM slot) AS slot_fits,
+           (SELECT requests + 1 <= %(max_requests)s AND tokens + %(tokens)s <= %(max_tokens)s FROM day) AS day_fits,
+           (SELECT spend_nanousd + %(cost)s <= %(max_spend)s FROM month) AS month_fits
+), admitted AS (
+    SELECT 1 FROM verdict WHERE slot_fits AND day_fits AND month_fits
+), slot_taken AS (
+    UPDATE usage_in_flight SET requests = requests + 1
+    WHERE user_id = %(user_id)s AND EXISTS (SELECT 1 FROM admitted)
+), day_raised AS ({_counter_raise("day", "day")}
+), month_raised AS ({_counter_raise("month", "month")}
 ), record AS (
-    {_RECORD_INSERT} FROM month RETURNING id
+    {_RECORD_INSERT} FROM admitted RETURNING id
 )
-SELECT EXISTS (SELECT 1 FROM slot), EXISTS (SELECT 1 FROM day), (SELECT id FROM record)
+SELECT slot_fits, day_fits, month_fits, (SELECT id FROM record) FROM verdict
 """
 
 
 def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
+    """All or nothing in one statement, so it needs no transaction around it: autocommit is one round trip."""
     params = {**record, "user_id": hold.user_id, "day": hold.day, "month": hold.month, "tokens": hold.tokens,
               "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent, "max_requests": hold.max_requests,
               "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
-    slot, day, record_id = connection.exec_driver_sql(_ADMIT, params).one()
+    slot, day, month, record_id = connection.exec_driver_sql(_ADMIT, params).one()
+    if None in (slot, day, month):
+        # The user's slot row or this period's counters do not exist yet (the first request of a day or month):
+        # create them empty (a concurrent request may do the same; neither fails) and decide again.
+        connection.exec_driver_sql(_ENSURE_ROWS, params)
+        slot, day, month, record_id = connection.exec_driver_sql(_ADMIT, params).one()
     if record_id is not None:
         return record_id
     return CONCURRENCY if not slot else DAILY if not day else MONTHLY_SPEND

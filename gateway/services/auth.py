@@ -101,10 +101,10 @@ def _check_status(key: Row) -> None:
 def _touch_last_used(key: Row) -> None:
     """At most one write per key per minute, whatever the request rate.
 
-    Otherwise the read is left open rather than rolled back: the request's next statements (the reservation)
-    continue on the same connection (gateway/request_db.py), saving a ROLLBACK round trip and a pool checkin +
-    checkout. It holds no snapshot: PostgreSQL runs READ COMMITTED (each statement sees the latest commit), and
-    SQLite's driver begins no transaction for a SELECT. The connection goes back at the end of the request.
+    Otherwise nothing is written, and the connection stays checked out for the request's next statements
+    (the reservation, gateway/request_db.py), saving a pool checkin + checkout. It holds no transaction open:
+    on PostgreSQL it is in autocommit, and SQLite's driver begins no transaction for a SELECT. The connection
+    goes back at the end of the request.
     """
     now = utcnow()
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:

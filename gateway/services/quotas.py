@@ -85,7 +85,8 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
     hold = ledger.Hold(user_id=facts.user_id, day=day, month=month, tokens=tokens, cost_nanousd=facts.cost_nanousd,
                        max_concurrent=limits.max_concurrent_requests, max_requests=limits.daily_requests,
                        max_tokens=limits.daily_tokens, max_spend_nanousd=limits.monthly_spend_cap_nanousd)
-    # The request's connection, on which authentication read the key: one checkout, one commit.
+    # The request's connection, on which authentication read the key: one checkout. On PostgreSQL admit() is
+    # one all-or-nothing statement in autocommit (commit and rollback send nothing); on SQLite a transaction.
     connection = request_connection()
     try:
         admitted = ledger.admit(connection, hold, _record(facts, day, month, status="pending", counted=True))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg2.extensions
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -21,8 +22,12 @@ def snapshot() -> Iterator[Session]:
     explicit BEGIN on SQLite (whose driver would otherwise run each SELECT in a transaction of its own)."""
     engine = db.engine
     with engine.connect() as connection:
+        driver = connection.connection.dbapi_connection
         if engine.dialect.name == "postgresql":
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            # The driver's own attribute, put back after: SQLAlchemy's execution_options(isolation_level=...)
+            # would leave the connection with an explicit level, and every later switch into autocommit
+            # (gateway/request_db.py) would then cost a SET round trip.
+            driver.isolation_level = psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ
         else:
             connection.exec_driver_sql("BEGIN")
         session = Session(bind=connection)
@@ -31,6 +36,8 @@ def snapshot() -> Iterator[Session]:
         finally:
             session.close()
             connection.rollback()
+            if engine.dialect.name == "postgresql":
+                driver.isolation_level = None  # the session's default: READ COMMITTED (database._read_committed)
 
 
 def counter_mismatches(user_id: int | None = None) -> list[dict]:
