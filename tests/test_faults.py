@@ -379,8 +379,8 @@ def test_reservation_failure_sends_nothing_upstream(outage, outage_app, admin_he
 
     def fail_at_reservation(_conn, _cursor, statement, *_args):
         # The reservation's first statement touching the concurrency slot, then the quota counters: on SQLite
-        # a transaction of several, on PostgreSQL one statement (gateway/ledger/postgresql.py).
-        if armed.is_set() and "USAGE_IN_FLIGHT" in statement.upper():
+        # a transaction of several, on PostgreSQL one prepared statement (gateway/ledger/postgresql.py).
+        if armed.is_set() and ("USAGE_IN_FLIGHT" in statement.upper() or "DOMINION_LEDGER_ADMIT" in statement.upper()):
             armed.clear()
             outage.begin()
 

@@ -17,6 +17,7 @@ import pytest
 import requests
 from sqlalchemy import event, func, select
 
+from gateway import ledger
 from gateway.extensions import db
 from gateway.models import InFlight, UsageCounter, UsageRecord
 from gateway.services.pricing import MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMER_TOKENS
@@ -239,8 +240,9 @@ def test_database_lost_at_settlement_keeps_the_answer_and_the_reconciler_charges
     armed = threading.Event()
 
     def fail_at_settlement(_conn, _cursor, statement, *_args):
-        # The settling statement: on PostgreSQL it is one statement of CTEs (gateway/ledger/postgresql.py).
-        if armed.is_set() and "UPDATE USAGE_RECORDS SET STATUS" in statement.upper():
+        # The settling statement: on PostgreSQL one prepared statement of CTEs (gateway/ledger/postgresql.py).
+        words = statement.upper()
+        if armed.is_set() and ("UPDATE USAGE_RECORDS SET STATUS" in words or "DOMINION_LEDGER_FINISH" in words):
             armed.clear()
             outage.begin()
 
@@ -534,14 +536,20 @@ def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account
             event.remove(db.engine, "before_cursor_execute", seen)
     touching = [s for s in statements if "usage_in_flight" in s or "usage_counters" in s or "usage_records" in s]
     if db_is_postgresql(app):
-        reservation, settlement = touching
-        assert statements[0].startswith("SELECT api_keys.id") and len(statements) == 3, statements
-        assert all(f"{table}" in reservation for table in ("UPDATE usage_in_flight", "UPDATE usage_counters",
-                                                           "INSERT INTO usage_records"))
-        assert all(f"{table}" in settlement for table in ("UPDATE usage_records SET status", "UPDATE usage_in_flight",
+        # Prepared once per connection (PREPARE, the first time a pooled connection runs it), then run by name.
+        prepares = [s for s in statements if s.startswith("PREPARE")]
+        key_read, reservation, settlement = [s for s in statements if not s.startswith("PREPARE")]
+        assert key_read.startswith("SELECT api_keys.id"), statements
+        assert reservation.startswith("EXECUTE dominion_ledger_admit (") and "usage_" not in reservation
+        assert settlement.startswith("EXECUTE dominion_ledger_finish (") and "usage_" not in settlement
+        assert all(p.startswith(("PREPARE dominion_ledger_admit (", "PREPARE dominion_ledger_finish (")) for p in prepares)
+        admit_sql, finish_sql = ledger.postgresql._ADMIT.prepare, ledger.postgresql._FINISH.prepare
+        assert all(f"{table}" in admit_sql for table in ("UPDATE usage_in_flight", "UPDATE usage_counters",
+                                                         "INSERT INTO usage_records"))
+        assert all(f"{table}" in finish_sql for table in ("UPDATE usage_records SET status", "UPDATE usage_in_flight",
                                                           "UPDATE usage_counters"))
         # Each is one statement, atomic by itself, run in autocommit: no BEGIN and no COMMIT round trips.
-        assert (autocommit[statements[0]], autocommit[reservation], autocommit[settlement]) == (True, True, True)
+        assert (autocommit[key_read], autocommit[reservation], autocommit[settlement]) == (True, True, True)
         with app.app_context(), db.engine.connect() as connection:
             assert connection.connection.dbapi_connection.autocommit is False  # given back as it was taken
     else:
@@ -553,3 +561,51 @@ def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account
 
 def db_is_postgresql(app) -> bool:
     return app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+
+
+def test_postgresql_prepares_the_ledger_once_per_connection_and_again_when_lost(session_postgres_url,
+                                                                                  fake_upstream, admin_headers):
+    """The admission and settlement statements are parsed and planned once per connection (PREPARE), then run
+    by name; a connection whose prepared statements were dropped behind the gateway's back (DEALLOCATE, as a
+    pooler may do) prepares them again and the request is served and billed as usual."""
+    from sqlalchemy import text
+
+    from tests.conftest import base_config, make_app
+
+    app = make_app(base_config(session_postgres_url, fake_upstream, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0))
+    client = app.test_client()
+    account = create_account(client, admin_headers)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement.split(None, 2)[0] + " " + statement.split(None, 2)[1])
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(3):
+            fake_upstream.enqueue(Behavior(reply="x", prompt_tokens=5, completion_tokens=2))
+            assert client.post("/v1/chat/completions", headers=account.headers,
+                               json=body("", "gpt-4o-mini", "Say hello")).status_code == 200
+        # One pooled connection: the first request of the day creates its counters and prepares both statements.
+        assert statements.count("PREPARE dominion_ledger_admit") == 1, statements
+        assert statements.count("PREPARE dominion_ledger_finish") == 1, statements
+        assert statements.count("EXECUTE dominion_ledger_finish") == 3, statements
+        with app.app_context(), db.engine.connect() as connection:
+            connection.execute(text("DEALLOCATE ALL"))
+            connection.commit()
+        statements.clear()
+        fake_upstream.enqueue(Behavior(reply="x", prompt_tokens=5, completion_tokens=2))
+        assert client.post("/v1/chat/completions", headers=account.headers,
+                           json=body("", "gpt-4o-mini", "Say hello")).status_code == 200
+        assert [s for s in statements if "dominion_ledger" in s] == [
+            "EXECUTE dominion_ledger_admit", "PREPARE dominion_ledger_admit", "EXECUTE dominion_ledger_admit",
+            "EXECUTE dominion_ledger_finish", "PREPARE dominion_ledger_finish", "EXECUTE dominion_ledger_finish"]
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert [(r.status, r.prompt_tokens, r.completion_tokens) for r in rows(app)] == [("ok", 5, 2)] * 4
+    assert counters_match_audit(app) == []
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

@@ -21,11 +21,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection
 
 from gateway.ledger.columns import RECORD_COLUMNS, SETTLED_COLUMNS
+from gateway.ledger.prepared import Prepared, column_types
 from gateway.ledger.refusals import CONCURRENCY, DAILY, MONTHLY_SPEND
+from gateway.models import UsageCounter, UsageRecord
 
 if TYPE_CHECKING:
     from gateway.ledger import Hold, Move
 
+_COUNTS = "BIGINT"  # requests, tokens and nano-dollars added or compared: as wide as the counters
+_HOLD_TYPES = {**column_types(UsageCounter.__table__, ["user_id"]),
+               "day": "DATE", "month": "DATE", "tokens": _COUNTS, "cost": _COUNTS, "max_concurrent": _COUNTS,
+               "max_requests": _COUNTS, "max_tokens": _COUNTS, "max_spend": _COUNTS}
 _RECORD_INSERT = (f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
                   f"SELECT {', '.join(f'%({name})s' for name in RECORD_COLUMNS)}")
 
@@ -53,7 +59,7 @@ def _counter_raise(period: str, start: str) -> str:
 # The verdict's three subqueries run in the order written, each locking its row (FOR UPDATE returns the
 # latest committed version, waiting for a concurrent holder): that is the ledger's lock order, and with all
 # three rows held the verdict cannot go stale before the UPDATEs below apply it.
-_ADMIT = f"""
+_ADMIT = Prepared("dominion_ledger_admit", f"""
 WITH slot AS (
     SELECT requests FROM usage_in_flight WHERE user_id = %(user_id)s FOR UPDATE
 ), day AS (
@@ -75,7 +81,7 @@ WITH slot AS (
     {_RECORD_INSERT} FROM admitted RETURNING id
 )
 SELECT slot_fits, day_fits, month_fits, (SELECT id FROM record) FROM verdict
-"""
+""", {**column_types(UsageRecord.__table__, RECORD_COLUMNS), **_HOLD_TYPES})
 
 
 def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
@@ -83,12 +89,12 @@ def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
     params = {**record, "user_id": hold.user_id, "day": hold.day, "month": hold.month, "tokens": hold.tokens,
               "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent, "max_requests": hold.max_requests,
               "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
-    slot, day, month, record_id = connection.exec_driver_sql(_ADMIT, params).one()
+    slot, day, month, record_id = _ADMIT.run(connection, params).one()
     if None in (slot, day, month):
         # The user's slot row or this period's counters do not exist yet (the first request of a day or month):
         # create them empty (a concurrent request may do the same; neither fails) and decide again.
         connection.exec_driver_sql(_ENSURE_ROWS, params)
-        slot, day, month, record_id = connection.exec_driver_sql(_ADMIT, params).one()
+        slot, day, month, record_id = _ADMIT.run(connection, params).one()
     if record_id is not None:
         return record_id
     return CONCURRENCY if not slot else DAILY if not day else MONTHLY_SPEND
@@ -114,7 +120,7 @@ def _counter_move(period: str, start: str, after: str) -> str:
 
 # `finished` settles a pending row and gives its slot back; `corrected` is a late settlement of a row the
 # reconciler already charged in full (it gave the slot back then).
-_FINISH = f"""
+_FINISH = Prepared("dominion_ledger_finish", f"""
 WITH finished AS (
     UPDATE usage_records SET {_SETTLED} WHERE id = %(record_id)s AND status = 'pending' RETURNING 1
 ), corrected AS (
@@ -127,7 +133,9 @@ WITH finished AS (
 ), moved_month AS ({_counter_move("month", "month", "moved_day")}
 )
 SELECT EXISTS (SELECT 1 FROM finished), EXISTS (SELECT 1 FROM corrected)
-"""
+""", {**column_types(UsageRecord.__table__, SETTLED_COLUMNS), "record_id": "BIGINT",
+      **column_types(UsageCounter.__table__, ["user_id"]), "day": "DATE", "month": "DATE",
+      "add_requests": _COUNTS, "add_tokens": _COUNTS, "add_cost": _COUNTS})
 
 
 def finish(connection: Connection, move: Move, settled: dict) -> str | None:
@@ -135,7 +143,7 @@ def finish(connection: Connection, move: Move, settled: dict) -> str | None:
               "month": move.month, "add_requests": move.add_requests, "add_tokens": move.add_tokens,
               "add_cost": move.add_cost_nanousd}
     for _ in range(2):
-        finished, corrected = connection.exec_driver_sql(_FINISH, params).one()
+        finished, corrected = _FINISH.run(connection, params).one()
         if finished or corrected:
             return "pending" if finished else "reconciled"
         # Neither: the row may have been reconciled while this statement waited for its lock (the statement's
