@@ -156,6 +156,12 @@ class Frame:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def process_request(self, request, client_address):
+        """Count each TCP connection (a client that reuses its connections opens few)."""
+        with self.fake._lock:
+            self.fake.connections += 1
+        super().process_request(request, client_address)
+
     def handle_error(self, request, client_address):
         """Clients that hang up (timeouts, closed streams) are normal here; anything else is printed."""
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -174,6 +180,7 @@ class FakeUpstream:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[Recorded] = []
+        self.connections = 0
 
     def start(self) -> FakeUpstream:
         """Listen on the given port (a free one by default) and serve from a daemon thread."""
@@ -213,6 +220,7 @@ class FakeUpstream:
         with self._lock:
             self._queue.clear()
             self.requests.clear()
+            self.connections = 0
             self._default = Behavior()
 
     def enqueue(self, *behaviors: Behavior) -> None:

@@ -169,6 +169,14 @@ def test_stream_yields_deltas_then_finish_and_usage(provider, upstream):
     assert upstream.requests[0].body["stream"] is True
 
 
+def test_streams_reuse_the_upstream_connection(provider, upstream):
+    """A stream read to message_stop gives its connection back to the pool for the next call."""
+    for _ in range(3):
+        upstream.enqueue(Behavior(chunks=["Hel", "lo"]))
+        assert [c.delta for c in provider.stream(chat()) if c.delta] == ["Hel", "lo"]
+    assert upstream.connections == 1
+
+
 def test_stream_without_usage_ends_with_usage_none(provider, upstream):
     upstream.enqueue(Behavior(chunks=["a"], omit_usage=True))
     assert list(provider.stream(chat()))[-1] == ChatChunk(finish_reason="stop", finish_reasons=("stop",), usage=None,

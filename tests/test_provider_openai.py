@@ -140,6 +140,17 @@ def test_default_fake_usage_counts_words(provider, upstream):
     assert result.usage == Usage(prompt_tokens=7, completion_tokens=5)  # "Be brief." + 5 prompt words
 
 
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_streams_reuse_the_upstream_connection(provider, upstream, framing):
+    """A finished stream's connection goes back to the pool: three streams and a completion over one TCP
+    connection (to a real provider each new connection would cost a TLS handshake before the first token)."""
+    for _ in range(3):
+        upstream.enqueue(Behavior(chunks=["a", "b"], sse_framing=framing))
+        assert [c.delta for c in provider.stream(chat())] == ["a", "b", ""]
+    assert provider.complete(chat()).content == "Hello from the fake upstream."
+    assert upstream.connections == 1
+
+
 def test_closing_a_stream_early_is_quiet(provider, upstream):
     upstream.enqueue(Behavior(chunks=["a", "b", "c"]))
     stream = provider.stream(chat())

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from gateway.providers.base import UpstreamError, UpstreamTimeout
-from gateway.providers.transport import iter_sse
+from gateway.providers.transport import RELEASE_WAIT_S, iter_sse, release
 
 EVENTS = [b"event: one\r\ndata: {\"n\": 1}\r\n\r\n", b"event: two\ndata: {\"n\": 2}\n\n",
           b"data: {\"n\": 3}\n\n"]
@@ -21,8 +21,10 @@ PAUSE_S = 0.4
 class RawServer:
     """Answers one request per connection with a fixed head and the given body pieces, pausing between them."""
 
-    def __init__(self, framing: str, pieces: list[bytes], pause_s: float = PAUSE_S, cut: bool = False) -> None:
+    def __init__(self, framing: str, pieces: list[bytes], pause_s: float = PAUSE_S, cut: bool = False,
+                 tail_pause_s: float = 0.0) -> None:
         self.framing, self.pieces, self.pause_s, self.cut = framing, pieces, pause_s, cut
+        self.tail_pause_s = tail_pause_s  # before the chunked body's terminator
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(4)
@@ -58,6 +60,7 @@ class RawServer:
             data = b"%x\r\n%s\r\n" % (len(piece), piece) if self.framing == "chunked" else piece
             connection.sendall(data)
         if self.framing == "chunked":
+            time.sleep(self.tail_pause_s)
             connection.sendall(b"0\r\n\r\n")
 
     def close(self) -> None:
@@ -105,3 +108,29 @@ def test_silence_longer_than_the_read_timeout_is_an_upstream_timeout():
     server = RawServer("chunked", [EVENTS[0], EVENTS[1]], pause_s=1.0)
     with pytest.raises(UpstreamTimeout):
         timed_events(server, timeout=0.3)
+
+
+def read_events_then_release(server: RawServer) -> tuple[bool, float]:
+    """Read the three events as a provider does (stopping at the last one, not at the body's end), then
+    release(): whether the connection went back to the pool, and how long release() took."""
+    response = requests.get(server.url, stream=True, timeout=(2, 5))
+    try:
+        events = iter_sse(response, "fake")
+        assert [next(events).data for _ in EVENTS] == ['{"n": 1}', '{"n": 2}', '{"n": 3}']
+        started = time.monotonic()
+        released = release(response)
+        return released, time.monotonic() - started
+    finally:
+        response.close()
+        server.close()
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_a_finished_stream_gives_its_connection_back(framing):
+    released, took = read_events_then_release(RawServer(framing, EVENTS, pause_s=0.01))
+    assert released and took < RELEASE_WAIT_S
+
+
+def test_a_body_that_does_not_end_after_its_last_event_loses_its_connection_quickly():
+    released, took = read_events_then_release(RawServer("chunked", EVENTS, pause_s=0.01, tail_pause_s=2))
+    assert not released and took < RELEASE_WAIT_S + 0.5

@@ -18,6 +18,7 @@ from gateway.providers.transport import (
     SSEEvent,
     error_for_status,
     iter_sse,
+    release,
     make_session,
     read_json,
     send_with_retries,
@@ -73,6 +74,7 @@ class HttpProvider(Provider):
         response = self._send(request, self.request_body(request, stream=True), stream=True)
         try:
             yield from self.parse_events(iter_sse(response, self.name), (self._settings.api_key,), request)
+            release(response)  # read to its end: the connection serves the next call
         finally:
             response.close()
 

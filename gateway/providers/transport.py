@@ -32,6 +32,10 @@ MAX_BACKOFF_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
 MAX_MESSAGE_CHARS = 300
 READ_SIZE = 65536
+# After a stream's last event: how long to wait for the rest of its body (the chunked terminator, normally
+# already sent) and how much of it to read, before the connection is closed instead of reused.
+RELEASE_WAIT_S = 0.05
+RELEASE_MAX_BYTES = 65536
 RETRYABLE_STATUSES = frozenset({408, 429, 529}) | frozenset(range(500, 600))
 INVALID_REQUEST_STATUSES = frozenset({400, 404, 413, 422})
 CREDENTIAL_STATUSES = frozenset({401, 403})
@@ -313,6 +317,32 @@ def _read_some(response: requests.Response, provider: str) -> bytes:
         raise UpstreamTimeout(f"{provider} did not respond within the read timeout") from None
     except (ProtocolError, HTTPError, OSError):
         raise UpstreamError(f"the connection to {provider} broke mid-response") from None
+
+
+def release(response: requests.Response) -> bool:
+    """Hand a finished stream's connection back to the pool, so the next call skips a new TCP (and TLS)
+    handshake; True if it went back. A stream's reader stops at its last event ([DONE], message_stop), which
+    leaves the end of the body unread, and a response closed with unread body closes its connection. What
+    remains is read and dropped, waiting at most RELEASE_WAIT_S and reading at most RELEASE_MAX_BYTES: an
+    upstream that keeps the body open or keeps sending loses the connection instead (the caller closes it).
+    urllib3 gives the socket its own timeout again when it next sends on it.
+    """
+    raw = response.raw
+    sock = getattr(raw.connection, "sock", None)
+    if sock is None:
+        return raw.closed  # the whole body was read already: urllib3 gave the connection back itself
+    drained = 0
+    try:
+        sock.settimeout(RELEASE_WAIT_S)
+        while drained <= RELEASE_MAX_BYTES:
+            data = raw.read1(READ_SIZE, decode_content=True)
+            if not data:
+                raw.release_conn()
+                return True
+            drained += len(data)
+    except (ProtocolError, HTTPError, OSError, ValueError):
+        pass
+    return False
 
 
 def parse_event_json(event: SSEEvent, provider: str) -> dict:
