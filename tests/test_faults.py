@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -368,6 +369,34 @@ def test_database_unavailable_is_503_sends_nothing_charges_nothing_and_recovers(
     assert [r.status for r in records(app)] == ["ok", "ok"]
     with app.app_context():
         assert db.session.execute(select(User.email)).scalars().all() == ["ada@example.com"]
+
+
+def test_sqlite_writers_queued_in_process_still_time_out_together(tmp_path, monkeypatch, fake_upstream,
+                                                                   admin_headers):
+    """SQLite's ledger transactions queue on an in-process lock (gateway/request_db.py:ledger_turn) rather than
+    poll SQLite's. The queue waits no longer than SQLite itself would: with the database write-locked from
+    outside, eight requests at once all get their 503 about when one would, not one timeout after another."""
+    monkeypatch.setattr(gateway.database, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    outage = SqliteOutage(tmp_path / "gateway.db")
+    fake_upstream.reset()
+    app = make_app(base_config(outage.url, fake_upstream))
+    account = create_account(app.test_client(), admin_headers)
+    assert ask(app.test_client(), account).status_code == 200  # the key's last use is recorded: no write at auth
+    outage.begin()
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda _: ask(app.test_client(), account), range(8)))
+        took = time.monotonic() - started
+    finally:
+        outage.end()
+    for response in responses:
+        assert_envelope(response, 503, "service_unavailable")
+    assert took < 8 * 0.3 * 0.75, took  # one after another: 8 x 0.3 s
+    assert_still_serves(app, app.test_client(), account, fake_upstream)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_reservation_failure_sends_nothing_upstream(outage, outage_app, admin_headers, fake_upstream):

@@ -21,7 +21,7 @@ from gateway.errors import Conflict, QuotaExceeded, RateLimited
 from gateway.extensions import db
 from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
-from gateway.request_db import request_connection
+from gateway.request_db import ledger_turn, request_connection
 from gateway.money import usd_number
 from gateway.services.in_flight import in_flight
 from gateway.services.limits import EffectiveLimits
@@ -89,12 +89,13 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
     # one all-or-nothing statement in autocommit (commit and rollback send nothing); on SQLite a transaction.
     connection = request_connection()
     try:
-        admitted = ledger.admit(connection, hold, _record(facts, day, month, status="pending", counted=True))
-        if not isinstance(admitted, str):
-            connection.commit()
-            return Reservation(admitted, facts.user_id, day, month, facts.prompt_tokens, facts.completion_tokens,
-                               facts.cost_nanousd)
-        connection.rollback()
+        with ledger_turn(connection):
+            admitted = ledger.admit(connection, hold, _record(facts, day, month, status="pending", counted=True))
+            if not isinstance(admitted, str):
+                connection.commit()
+                return Reservation(admitted, facts.user_id, day, month, facts.prompt_tokens,
+                                   facts.completion_tokens, facts.cost_nanousd)
+            connection.rollback()
         refused = _which_daily_quota(connection, facts.user_id, day, limits) if admitted == ledger.DAILY else admitted
     except IntegrityError:
         raise Conflict("X-Request-ID was already used by another request; send a unique one.",
