@@ -19,6 +19,7 @@ from gateway.logs import configure_logging
 from gateway.observability import register_observability
 from gateway.providers.registry import MOCK, build_providers
 from gateway.request_context import register_request_context
+from gateway.request_db import register_request_db
 from gateway.services.catalog import ModelCatalog
 from gateway.services.key_cache import VerifiedKeyCache
 from gateway.services.routing import Router
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_proxy_fix(app, settings)
     register_request_context(app)
     register_database(app, settings)
+    register_request_db(app)
     register_limiter(app, settings)
     register_state(app, settings, env)
     register_blueprints(app)

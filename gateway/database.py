@@ -11,7 +11,6 @@ from sqlalchemy import event, exc
 
 from gateway.config import ConfigError, Settings
 from gateway.extensions import db, migrate
-from gateway.request_db import register_request_db
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30000
@@ -28,7 +27,6 @@ def register_database(app: Flask, settings: Settings) -> None:
     if url.startswith("sqlite:///"):
         _ensure_parent_dir(url[len("sqlite:///"):])
     db.init_app(app)
-    register_request_db(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     with app.app_context():
         if url.startswith("sqlite"):

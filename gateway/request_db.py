@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from flask import Flask, g
 from sqlalchemy.engine import Connection
 
+from gateway import database
 from gateway.extensions import db
 
 _ATTRIBUTE = "_dominion_connection"
@@ -60,9 +61,7 @@ def ledger_turn(connection: Connection) -> Iterator[None]:
     if connection.dialect.name != "sqlite":
         yield
         return
-    from gateway.database import SQLITE_BUSY_TIMEOUT_MS  # here: gateway.database imports this module
-
-    queued = _SQLITE_LEDGER.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    queued = _SQLITE_LEDGER.acquire(timeout=database.SQLITE_BUSY_TIMEOUT_MS / 1000)
     try:
         yield
     finally:

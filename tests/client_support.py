@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ from tests.conftest import Account, LiveServer, create_account
 
 CLIENT_SOURCE = Path(__file__).resolve().parent.parent / "client"
 RUN_TIMEOUT_S = 60
+
+
+def interruptible() -> None:
+    """In a child before it runs: Ctrl-C (SIGINT) does its default again. A test run started as a background
+    job of a non-interactive shell (or under nohup) ignores SIGINT, and an ignored signal stays ignored in
+    every program it starts, so the Ctrl-C tests would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +77,8 @@ class Workspace:
     def popen(self, *args: str, env: dict | None = None) -> subprocess.Popen:
         """Start dominion-pm with stdout and stderr as pipes, to watch output as it comes."""
         return subprocess.Popen([self.executable, *args], cwd=self.cwd, env={**self.env, **(env or {})},
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=interruptible)
 
     def write_project_config(self, url: str | None = None, token: str | None = None) -> Path:
         """./pm.config.yaml with `gateway: {url, token}` (only the values given)."""

@@ -6,7 +6,7 @@ import time
 import pexpect
 import pytest
 
-from tests.client_support import client_venv, database_url, gateway, workspace  # noqa: F401
+from tests.client_support import client_venv, database_url, gateway, interruptible, workspace  # noqa: F401
 from tests.conftest import ADMIN_TOKEN
 from tests.fake_upstream import Behavior
 
@@ -22,7 +22,7 @@ def chat(workspace, gateway):
         env = {**workspace.env, "DOMINION_API_URL": gateway.url, "DOMINION_API_TOKEN": token or gateway.key}
         child = pexpect.spawn(workspace.executable, ["chat", "--model", "gpt-4o-mini", *extra],
                               cwd=str(workspace.cwd), env=env, encoding="utf-8", timeout=20,
-                              dimensions=(40, 160))
+                              dimensions=(40, 160), preexec_fn=interruptible)
         child.logfile_read = io.StringIO()
         children.append(child)
         child.expect_exact("Ctrl-C stops an answer, Ctrl-D leaves.")
