@@ -36,7 +36,7 @@ def snapshot() -> Iterator[Session]:
         finally:
             session.close()
             connection.rollback()
-            if engine.dialect.name == "postgresql":
+            if engine.dialect.name == "postgresql" and not driver.closed:
                 driver.isolation_level = None  # the session's default: READ COMMITTED (database._read_committed)
 
 
