@@ -18,9 +18,9 @@ from gateway.providers.transport import (
     SSEEvent,
     error_for_status,
     iter_sse,
-    release,
     make_session,
     read_json,
+    release,
     send_with_retries,
 )
 
