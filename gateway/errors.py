@@ -54,6 +54,15 @@ class ServiceUnavailable(GatewayError):
     status, error_type = 503, "service_unavailable"
 
 
+class CallerChanged(ServiceUnavailable):
+    """The reservation found the key or its user changed since they were read (gateway/ledger's caller
+    check): the request authenticates afresh and tries once more; a 503 only if it changes again."""
+
+    def __init__(self) -> None:
+        super().__init__("This key or its user's limits changed while the request was admitted; retry it.",
+                         code="caller_changed", headers={"Retry-After": "1"})
+
+
 def error_body(error_type: str, message: str, *, code: str | None = None, param: str | None = None,
                details: dict | None = None, request_id: str | None = None) -> dict:
     """The one error envelope, shaped like OpenAI's so SDKs parse it."""

@@ -508,10 +508,10 @@ def test_postgresql_sessions_are_read_committed_even_if_the_server_default_is_no
 # --- round trips per request (issue #16) -------------------------------------------------------------------
 
 def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account, fake_upstream):
-    """A governed completion's database statements: the key read, the reservation, the settlement. On
-    PostgreSQL the reservation (slot, both counters, pending row) and the settlement (row, slot, both
-    counters) are one statement each, the settlement in autocommit; SQLite runs the same steps as a few
-    in-process statements."""
+    """A governed completion's database statements: the reservation, the settlement. On PostgreSQL the
+    reservation (the caller check, slot, both counters, pending row) and the settlement (row, slot, both
+    counters) are one statement each, in autocommit; SQLite runs the same steps as a few in-process
+    statements. Neither reads the key apart: the reservation checks it (gateway/services/auth.py)."""
     fake_upstream.enqueue(Behavior(reply="warm", prompt_tokens=5, completion_tokens=2))
     assert client.post("/v1/llm/complete", headers=account.headers,
                        json=body("", "gpt-4o-mini", "Say hello")).status_code == 200  # key verified, last_used set
@@ -538,22 +538,22 @@ def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account
     if db_is_postgresql(app):
         # Prepared once per connection (PREPARE, the first time a pooled connection runs it), then run by name.
         prepares = [s for s in statements if s.startswith("PREPARE")]
-        key_read, reservation, settlement = [s for s in statements if not s.startswith("PREPARE")]
-        assert key_read.startswith("SELECT api_keys.id"), statements
+        reservation, settlement = [s for s in statements if not s.startswith("PREPARE")]
         assert reservation.startswith("EXECUTE dominion_ledger_admit (") and "usage_" not in reservation
         assert settlement.startswith("EXECUTE dominion_ledger_finish (") and "usage_" not in settlement
         assert all(p.startswith(("PREPARE dominion_ledger_admit (", "PREPARE dominion_ledger_finish (")) for p in prepares)
         admit_sql, finish_sql = ledger.postgresql._ADMIT.prepare, ledger.postgresql._FINISH.prepare
-        assert all(f"{table}" in admit_sql for table in ("UPDATE usage_in_flight", "UPDATE usage_counters",
-                                                         "INSERT INTO usage_records"))
+        assert all(f"{table}" in admit_sql for table in ("FROM api_keys JOIN users", "UPDATE usage_in_flight",
+                                                         "UPDATE usage_counters", "INSERT INTO usage_records"))
         assert all(f"{table}" in finish_sql for table in ("UPDATE usage_records SET status", "UPDATE usage_in_flight",
                                                           "UPDATE usage_counters"))
         # Each is one statement, atomic by itself, run in autocommit: no BEGIN and no COMMIT round trips.
-        assert (autocommit[key_read], autocommit[reservation], autocommit[settlement]) == (True, True, True)
+        assert (autocommit[reservation], autocommit[settlement]) == (True, True)
         with app.app_context(), db.engine.connect() as connection:
             assert connection.connection.dbapi_connection.autocommit is False  # given back as it was taken
     else:
-        assert len(touching) == 7, touching  # slot, day, month, row; row, slot, both counters
+        assert len(touching) == 7, touching  # slot (with the caller check), day, month, row; row, slot, both counters
+        assert len(statements) == 7, statements
     [_, record] = rows(app)
     assert (record.status, record.billing_rule, record.prompt_tokens, record.completion_tokens) == ("ok", "usage", 5, 2)
     assert counters_match_audit(app) == []

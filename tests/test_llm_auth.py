@@ -3,12 +3,12 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 import gateway.services.auth as auth_service
 from gateway.extensions import db
-from gateway.models import ApiKey
-from tests.conftest import create_account
+from gateway.models import ApiKey, UsageRecord, User
+from tests.conftest import counters_match_audit, create_account
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -124,3 +124,79 @@ def test_last_used_at_is_written_coarsely(client, app, account):
     complete(client, account.headers)
     with app.app_context():
         assert db.session.get(ApiKey, account.key_id).last_used_at == first
+
+
+# --- completions: the key's status and the user's limits checked by the reservation (issue #16) --------------
+
+def _behind_the_gateway(app, statement) -> None:
+    """A change another worker, an operator's SQL or a migration makes: this process is not told."""
+    with app.app_context():
+        db.session.execute(statement)
+        db.session.commit()
+
+
+@pytest.mark.parametrize("change, status, code", [
+    (update(ApiKey).values(revoked_at=datetime.now(UTC)), 401, "key_revoked"),
+    (update(ApiKey).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)), 401, "key_expired"),
+    (update(User).values(status="suspended"), 403, "user_suspended"),
+])
+def test_a_warm_cached_key_is_refused_by_the_reservation_on_the_next_request(app, client, account, change, status,
+                                                                              code):
+    """A completion skips the separate key read once the key is cached; its reservation refuses a key that
+    changed, writing nothing, and the request is answered from a fresh read."""
+    assert complete(client, account.headers).status_code == 200
+    _behind_the_gateway(app, change)
+    response = complete(client, account.headers)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
+    with app.app_context():
+        assert len(db.session.execute(select(UsageRecord)).scalars().all()) == 1
+    assert counters_match_audit(app) == []
+
+
+def test_a_quota_lowered_behind_the_gateway_applies_to_the_next_request(app, client, account):
+    assert complete(client, account.headers).status_code == 200
+    _behind_the_gateway(app, update(User).values(daily_requests=1))
+    response = complete(client, account.headers)
+    assert response.status_code == 429
+    error = response.get_json()["error"]
+    assert (error["code"], error["limit"], error["used"]) == ("daily_requests", 1, 1)
+    with app.app_context():
+        assert [r.status for r in db.session.execute(select(UsageRecord).order_by(UsageRecord.id)).scalars()] == [
+            "ok", "quota_exceeded"]
+    assert counters_match_audit(app) == []
+
+
+def test_a_rate_limit_changed_behind_the_gateway_applies_from_the_request_that_sees_it(app, client, account):
+    """The per-user rate limit is counted before the reservation: the request that finds the change is
+    served (it was counted under the old limit), and the ones after it are counted under the new one
+    (Flask-Limiter counts each limit apart, so the new one starts empty)."""
+    assert complete(client, account.headers).status_code == 200
+    _behind_the_gateway(app, update(User).values(rate_limit_max=2))
+    assert complete(client, account.headers).status_code == 200  # its reservation read the new limit
+    assert [complete(client, account.headers).status_code for _ in range(2)] == [200, 200]
+    response = complete(client, account.headers)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (429, "user_rate_limit")
+
+
+def test_endpoints_that_reserve_nothing_read_the_key_every_request(app, client, account):
+    assert client.get("/v1/models", headers=account.headers).status_code == 200
+    assert complete(client, account.headers).status_code == 200
+    _behind_the_gateway(app, update(ApiKey).values(revoked_at=datetime.now(UTC)))
+    for path in ("/v1/models", "/v1/llm/models", "/v1/llm/quota"):
+        response = client.get(path, headers=account.headers)
+        assert (response.status_code, response.get_json()["error"]["code"]) == (401, "key_revoked"), path
+
+
+def test_a_caller_that_changes_again_during_the_retry_is_a_503_in_the_callers_format(client, account, monkeypatch):
+    """Authenticated afresh, the request tries once more; if its reservation again finds the caller changed
+    (another change in between), the answer is a 503 to retry, and nothing was written."""
+    from gateway import ledger
+
+    assert complete(client, account.headers).status_code == 200
+    monkeypatch.setattr(ledger, "admit", lambda *_args: ledger.CALLER)
+    response = client.post("/v1/messages", headers={"x-api-key": account.api_key, "anthropic-version": "2023-06-01"},
+                           json={"model": "mock-1", "max_tokens": 10, "messages": MESSAGES})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    body = response.get_json()
+    assert (body["type"], body["error"]["type"]) == ("error", "api_error")
+    assert "changed" in body["error"]["message"]

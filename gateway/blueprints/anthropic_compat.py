@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from gateway.blueprints.body import load_body
-from gateway.blueprints.caller import require_gateway_key, user_rate_limit
+from gateway.blueprints.caller import require_gateway_key, reserves_quota, user_rate_limit
 from gateway.blueprints.completion_response import answer
 from gateway.formats import anthropic_wire
 from gateway.schemas.compat import MessagesSchema
@@ -18,6 +18,7 @@ _MESSAGES = MessagesSchema()
 
 
 @anthropic_bp.post("/messages")
+@reserves_quota
 @user_rate_limit
 def messages():
     """The Anthropic Messages API over every catalog model."""

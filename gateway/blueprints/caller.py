@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g, request
 
 from gateway.blueprints.credentials import presented_key
 from gateway.extensions import limiter
@@ -14,13 +14,34 @@ from gateway.services.failure_throttle import FailureThrottle
 from gateway.current import gateway_state
 
 
+_CHECKED_BY_RESERVATION = "dominion_status_checked_by_reservation"
+
+
+def reserves_quota(view):
+    """Mark a view that serves nothing without a quota reservation, whose statement checks the key's status
+    and the user's limits (gateway/ledger): its authentication need not read them first."""
+    setattr(view, _CHECKED_BY_RESERVATION, True)
+    return view
+
+
 def require_gateway_key() -> None:
     """before_request of /v1 blueprints: sets g.caller or raises 401/403/429."""
+    view = current_app.view_functions.get(request.endpoint)
+    g.caller = _authenticated(status_checked_later=getattr(view, _CHECKED_BY_RESERVATION, False))
+
+
+def refresh_caller() -> None:
+    """Authenticate again, reading the key's status and the user's limits (after CallerChanged)."""
+    g.caller = _authenticated(status_checked_later=False)
+
+
+def _authenticated(status_checked_later: bool):
     state = gateway_state()
     settings = state.settings
     throttle = FailureThrottle(limiter.limiter, settings.auth_failure_limit, settings.rate_limit_window_s,
                                "api_key")
-    g.caller = authenticate(presented_key(), client_ip(), settings, state.key_cache, throttle)
+    return authenticate(presented_key(), client_ip(), settings, state.key_cache, throttle,
+                        status_checked_later=status_checked_later)
 
 
 def _user_limit_value() -> str:

@@ -6,14 +6,29 @@ from collections.abc import Callable, Iterator
 
 from flask import Flask, Response, current_app, g, jsonify, stream_with_context
 
-from gateway.blueprints.caller import request_meta
+from gateway.blueprints.caller import refresh_caller, request_meta
+from gateway.errors import CallerChanged
 from gateway.services.completions import Completion, CompletionInput, CompletionPipeline
 from gateway.current import gateway_state
 
 
 def answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], dict],
            frames: Callable[[str, object, Iterator], Iterator[str]]):
-    """JSON from body(completion), or SSE from frames(request_id, entry, events) when streaming."""
+    """JSON from body(completion), or SSE from frames(request_id, entry, events) when streaming.
+
+    A caller authenticated from the key cache whose key or limits changed meanwhile is refused by the
+    reservation before anything was written (CallerChanged): authenticated afresh (401/403 if the key may no
+    longer call), the request runs once more with what was just read.
+    """
+    try:
+        return _answer(given, endpoint, body, frames)
+    except CallerChanged:
+        refresh_caller()
+        return _answer(given, endpoint, body, frames)
+
+
+def _answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], dict],
+            frames: Callable[[str, object, Iterator], Iterator[str]]):
     pipeline = CompletionPipeline(gateway_state())
     meta = request_meta(endpoint)
     if given.stream:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from gateway.blueprints.body import load_body
-from gateway.blueprints.caller import require_gateway_key, user_rate_limit
+from gateway.blueprints.caller import require_gateway_key, reserves_quota, user_rate_limit
 from gateway.blueprints.completion_response import answer
 from gateway.formats import native
 from gateway.schemas.llm import CompleteRequestSchema
@@ -20,6 +20,7 @@ _COMPLETE_REQUEST = CompleteRequestSchema()
 
 
 @llm_bp.post("/complete")
+@reserves_quota
 @user_rate_limit
 def complete():
     """One completion, streamed as SSE when "stream": true."""

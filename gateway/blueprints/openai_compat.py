@@ -7,7 +7,7 @@ from functools import partial
 from flask import Blueprint, jsonify
 
 from gateway.blueprints.body import load_body
-from gateway.blueprints.caller import require_gateway_key, user_rate_limit
+from gateway.blueprints.caller import require_gateway_key, reserves_quota, user_rate_limit
 from gateway.blueprints.completion_response import answer
 from gateway.formats import openai_wire
 from gateway.schemas.compat import ChatCompletionSchema
@@ -21,6 +21,7 @@ _CHAT_COMPLETION = ChatCompletionSchema()
 
 
 @openai_bp.post("/chat/completions")
+@reserves_quota
 @user_rate_limit
 def chat_completions():
     """The OpenAI chat completions API over every catalog model."""

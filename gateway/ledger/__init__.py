@@ -1,8 +1,11 @@
 """The ledger: every statement that moves money or the in-flight count, in one place, per dialect.
 
-A request costs the ledger two round trips: admit() (the concurrency slot, the day and month counters
-raised by the worst case if each stays within its limit, and the pending audit row) and finish() (the
-row settled, the slot given back, the counters moved by charged - reserved <= 0). On PostgreSQL each is
+A request costs the ledger two round trips: admit() (the caller checked, the concurrency slot, the day and
+month counters raised by the worst case if each stays within its limit, and the pending audit row) and
+finish() (the row settled, the slot given back, the counters moved by charged - reserved <= 0). The caller
+check makes admission the authority on who may spend: it admits only while the key is neither revoked nor
+expired, its user is active, and the user's limit columns hold exactly the values the limits were worked
+out from, so the request never needs a separate read of them (gateway/services/auth.py). On PostgreSQL each is
 one all-or-nothing statement, run in autocommit (postgresql.py); on SQLite, whose engine is in-process,
 each is a few statements in one write transaction (sqlite.py). Both run as driver SQL on the connection
 they are given (no ORM, no statement compilation) and leave the commit or rollback to the caller, who owns
@@ -22,8 +25,8 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
 from gateway.ledger import postgresql, sqlite
-from gateway.ledger.columns import record_values, settled_values
-from gateway.ledger.refusals import CONCURRENCY, DAILY, MONTHLY_SPEND  # noqa: F401 (the names admit() returns)
+from gateway.ledger.columns import caller_values, record_values, settled_values
+from gateway.ledger.refusals import CALLER, CONCURRENCY, DAILY, MONTHLY_SPEND  # noqa: F401 (what admit() returns)
 from gateway.models import InFlight, UsageRecord
 
 RECONCILED = "reconciled"
@@ -31,9 +34,13 @@ RECONCILED = "reconciled"
 
 @dataclass(frozen=True)
 class Hold:
-    """What admit() raises the counters by, and the limits they must stay within (0 concurrency = none)."""
+    """What admit() raises the counters by, and the limits they must stay within (0 concurrency = none);
+    key_id, now and limits_as_stored for the caller check (the users columns, None where the default)."""
 
     user_id: int
+    key_id: int
+    now: datetime
+    limits_as_stored: dict
     day: date
     month: date
     tokens: int
@@ -63,8 +70,10 @@ def _dialect(connection: Connection):
 
 
 def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
-    """The pending row's id, or the name of the limit that refused (CONCURRENCY, DAILY, MONTHLY_SPEND)."""
-    return _dialect(connection).admit(connection, hold, record_values(connection.dialect, record))
+    """The pending row's id, or what refused: CALLER, or the limit (CONCURRENCY, DAILY, MONTHLY_SPEND)."""
+    dialect = connection.dialect
+    return _dialect(connection).admit(connection, hold, record_values(dialect, record),
+                                      caller_values(dialect, hold.now, hold.limits_as_stored))
 
 
 def insert_record(connection: Connection, record: dict) -> int:

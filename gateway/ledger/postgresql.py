@@ -1,7 +1,8 @@
 """The ledger on PostgreSQL: admission and settlement are one statement each, all or nothing, so they run in
 autocommit (gateway/request_db.py) and cost one round trip apiece.
 
-Admission locks the user's slot row and both counters with FOR UPDATE, in the ledger's lock order, decides
+Admission checks the caller (the key live, the user active, the limits unchanged: gateway/ledger/__init__.py),
+locks the user's slot row and both counters with FOR UPDATE, in the ledger's lock order, decides
 from the rows it holds (FOR UPDATE returns the latest committed version, after waiting for any concurrent
 holder) and only then raises all three and inserts the pending row, or changes nothing. Concurrent admissions
 of one user therefore queue on the slot row and none passes a limit. A user's first request of a day or
@@ -20,16 +21,18 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
-from gateway.ledger.columns import RECORD_COLUMNS, SETTLED_COLUMNS
+from gateway.ledger.columns import RECORD_COLUMNS, SETTLED_COLUMNS, STORED_LIMITS
 from gateway.ledger.prepared import Prepared, column_types
-from gateway.ledger.refusals import CONCURRENCY, DAILY, MONTHLY_SPEND
-from gateway.models import UsageCounter, UsageRecord
+from gateway.ledger.refusals import CALLER, CONCURRENCY, DAILY, MONTHLY_SPEND
+from gateway.models import ApiKey, UsageCounter, UsageRecord, User
 
 if TYPE_CHECKING:
     from gateway.ledger import Hold, Move
 
 _COUNTS = "BIGINT"  # requests, tokens and nano-dollars added or compared: as wide as the counters
-_HOLD_TYPES = {**column_types(UsageCounter.__table__, ["user_id"]),
+_CALLER_TYPES = {"now": column_types(ApiKey.__table__, ["expires_at"])["expires_at"],
+                 **{parameter: column_types(User.__table__, [name])[name] for name, parameter in STORED_LIMITS.items()}}
+_HOLD_TYPES = {**column_types(UsageCounter.__table__, ["user_id"]), **_CALLER_TYPES,
                "day": "DATE", "month": "DATE", "tokens": _COUNTS, "cost": _COUNTS, "max_concurrent": _COUNTS,
                "max_requests": _COUNTS, "max_tokens": _COUNTS, "max_spend": _COUNTS}
 _RECORD_INSERT = (f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
@@ -56,22 +59,31 @@ def _counter_raise(period: str, start: str) -> str:
     WHERE {_counter(period, start)} AND EXISTS (SELECT 1 FROM admitted)"""
 
 
+# The key, live, of an active user whose limit columns are the ones the limits were worked out from.
+_CALLER = f"""
+    SELECT 1 FROM api_keys JOIN users ON users.id = api_keys.user_id
+    WHERE api_keys.id = %(key_id)s AND api_keys.user_id = %(user_id)s AND api_keys.revoked_at IS NULL
+      AND (api_keys.expires_at IS NULL OR api_keys.expires_at > %(now)s) AND users.status = 'active'
+      AND {" AND ".join(f"users.{name} IS NOT DISTINCT FROM %({parameter})s" for name, parameter in STORED_LIMITS.items())}"""
+
 # The verdict's three subqueries run in the order written, each locking its row (FOR UPDATE returns the
 # latest committed version, waiting for a concurrent holder): that is the ledger's lock order, and with all
 # three rows held the verdict cannot go stale before the UPDATEs below apply it.
 _ADMIT = Prepared("dominion_ledger_admit", f"""
-WITH slot AS (
+WITH caller AS ({_CALLER}
+), slot AS (
     SELECT requests FROM usage_in_flight WHERE user_id = %(user_id)s FOR UPDATE
 ), day AS (
     SELECT requests, tokens FROM usage_counters WHERE {_counter("day", "day")} FOR UPDATE
 ), month AS (
     SELECT spend_nanousd FROM usage_counters WHERE {_counter("month", "month")} FOR UPDATE
 ), verdict AS (
-    SELECT (SELECT %(max_concurrent)s = 0 OR requests < %(max_concurrent)s FROM slot) AS slot_fits,
+    SELECT EXISTS (SELECT 1 FROM caller) AS caller_fits,
+           (SELECT %(max_concurrent)s = 0 OR requests < %(max_concurrent)s FROM slot) AS slot_fits,
            (SELECT requests + 1 <= %(max_requests)s AND tokens + %(tokens)s <= %(max_tokens)s FROM day) AS day_fits,
            (SELECT spend_nanousd + %(cost)s <= %(max_spend)s FROM month) AS month_fits
 ), admitted AS (
-    SELECT 1 FROM verdict WHERE slot_fits AND day_fits AND month_fits
+    SELECT 1 FROM verdict WHERE caller_fits AND slot_fits AND day_fits AND month_fits
 ), slot_taken AS (
     UPDATE usage_in_flight SET requests = requests + 1
     WHERE user_id = %(user_id)s AND EXISTS (SELECT 1 FROM admitted)
@@ -80,24 +92,26 @@ WITH slot AS (
 ), record AS (
     {_RECORD_INSERT} FROM admitted RETURNING id
 )
-SELECT slot_fits, day_fits, month_fits, (SELECT id FROM record) FROM verdict
+SELECT caller_fits, slot_fits, day_fits, month_fits, (SELECT id FROM record) FROM verdict
 """, {**column_types(UsageRecord.__table__, RECORD_COLUMNS), **_HOLD_TYPES})
 
 
-def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
+def admit(connection: Connection, hold: Hold, record: dict, caller: dict) -> int | str:
     """All or nothing in one statement, so it needs no transaction around it: autocommit is one round trip."""
-    params = {**record, "user_id": hold.user_id, "day": hold.day, "month": hold.month, "tokens": hold.tokens,
+    params = {**record, **caller, "user_id": hold.user_id, "key_id": hold.key_id, "day": hold.day, "month": hold.month, "tokens": hold.tokens,
               "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent, "max_requests": hold.max_requests,
               "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
-    slot, day, month, record_id = _ADMIT.run(connection, params).one()
+    caller_fits, slot, day, month, record_id = _ADMIT.run(connection, params).one()
+    if not caller_fits:
+        return CALLER
     if None in (slot, day, month):
         # The user's slot row or this period's counters do not exist yet (the first request of a day or month):
         # create them empty (a concurrent request may do the same; neither fails) and decide again.
         connection.exec_driver_sql(_ENSURE_ROWS, params)
-        slot, day, month, record_id = _ADMIT.run(connection, params).one()
+        caller_fits, slot, day, month, record_id = _ADMIT.run(connection, params).one()
     if record_id is not None:
         return record_id
-    return CONCURRENCY if not slot else DAILY if not day else MONTHLY_SPEND
+    return CALLER if not caller_fits else CONCURRENCY if not slot else DAILY if not day else MONTHLY_SPEND
 
 
 def insert_record(connection: Connection, record: dict) -> int:

@@ -1,6 +1,7 @@
 """The ledger on SQLite: the same steps as on PostgreSQL, as a few statements in one write transaction.
 
-SQLite runs in-process and has one writer at a time, so a statement costs no round trip and the first write
+The caller check (gateway/ledger/__init__.py) is part of the statement that takes the slot. SQLite runs
+in-process and has one writer at a time, so a statement costs no round trip and the first write
 of the transaction takes the database's write lock, which serialises every admission and settlement.
 Conditional upserts create a user's first counter or slot row; a DO UPDATE whose WHERE fails changes nothing.
 """
@@ -11,16 +12,24 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
-from gateway.ledger.columns import RECORD_COLUMNS, SETTLED_COLUMNS
-from gateway.ledger.refusals import CONCURRENCY, DAILY, MONTHLY_SPEND
+from gateway.ledger.columns import RECORD_COLUMNS, SETTLED_COLUMNS, STORED_LIMITS
+from gateway.ledger.refusals import CALLER, CONCURRENCY, DAILY, MONTHLY_SPEND
 
 if TYPE_CHECKING:
     from gateway.ledger import Hold, Move
 
-_TAKE_SLOT = """
-INSERT INTO usage_in_flight (user_id, requests) VALUES (:user_id, 1)
+# The key, live, of an active user whose limit columns are the ones the limits were worked out from (`IS` is
+# SQLite's null-safe equality). Checked in the statement that takes the slot, which takes none without it.
+_CALLER = f"""
+SELECT 1 FROM api_keys JOIN users ON users.id = api_keys.user_id
+WHERE api_keys.id = :key_id AND api_keys.user_id = :user_id AND api_keys.revoked_at IS NULL
+  AND (api_keys.expires_at IS NULL OR api_keys.expires_at > :now) AND users.status = 'active'
+  AND {" AND ".join(f"users.{name} IS :{parameter}" for name, parameter in STORED_LIMITS.items())}"""
+_TAKE_SLOT = f"""
+INSERT INTO usage_in_flight (user_id, requests) SELECT :user_id, 1 WHERE EXISTS ({_CALLER})
 ON CONFLICT (user_id) DO UPDATE SET requests = requests + 1
 WHERE :max_concurrent = 0 OR requests < :max_concurrent"""
+_CALLER_FITS = f"SELECT EXISTS ({_CALLER})"
 
 
 def _counter_upsert(period: str, start: str, fits_new: str, fits_old: str) -> str:
@@ -40,12 +49,14 @@ _RECORD_INSERT = (f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
                   f"VALUES ({', '.join(f':{name}' for name in RECORD_COLUMNS)})")
 
 
-def admit(connection: Connection, hold: Hold, record: dict) -> int | str:
-    params = {"user_id": hold.user_id, "day": hold.day.isoformat(), "month": hold.month.isoformat(),
+def admit(connection: Connection, hold: Hold, record: dict, caller: dict) -> int | str:
+    params = {**caller, "user_id": hold.user_id, "key_id": hold.key_id, "day": hold.day.isoformat(), "month": hold.month.isoformat(),
               "tokens": hold.tokens, "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent,
               "max_requests": hold.max_requests, "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
     for statement, refusal in ((_TAKE_SLOT, CONCURRENCY), (_ADD_DAY, DAILY), (_ADD_MONTH, MONTHLY_SPEND)):
         if connection.exec_driver_sql(statement, params).rowcount != 1:
+            if refusal == CONCURRENCY and not connection.exec_driver_sql(_CALLER_FITS, params).scalar():
+                return CALLER
             return refusal
     return insert_record(connection, record)
 

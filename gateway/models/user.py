@@ -10,9 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.extensions import db
 from gateway.models.types import UTCDateTime
+from gateway.services.limits import LIMIT_NAMES
 
 USER_STATUSES = ("active", "suspended")
-LIMIT_FIELDS = ("daily_requests", "daily_tokens", "monthly_spend_cap_usd", "rate_limit_max", "max_concurrent_requests")
+LIMIT_FIELDS = LIMIT_NAMES  # the nullable override columns below, one per limit
 
 
 class User(db.Model):

@@ -1,7 +1,9 @@
 """In-process cache of keys whose argon2 check already passed, so repeat callers skip argon2.
 
-Keyed by SHA-256 of the presented key (never the key itself), bounded, with a TTL. It caches only
-"this string is key N": status (revoked, expired, suspended) is still read from the database.
+Keyed by SHA-256 of the presented key (never the key itself), bounded, with a TTL. An entry is what
+authentication last read of the key (services/auth.py's Caller): its id, its user and the user's limits.
+Authentication reads the key's status again on every request, or, on the completion endpoints, leaves that
+to the reservation statement, which admits only while the key is live and the limits are still these.
 """
 
 from __future__ import annotations
@@ -10,49 +12,62 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from typing import Generic, Protocol, TypeVar
 
 
-class VerifiedKeyCache:
-    """Thread-safe LRU of sha256(key) -> key id with expiry."""
+class _OfAKey(Protocol):
+    key_id: int
+
+
+Entry = TypeVar("Entry", bound=_OfAKey)
+
+
+class VerifiedKeyCache(Generic[Entry]):
+    """Thread-safe LRU of sha256(key) -> what was read of that key, with expiry."""
 
     def __init__(self, max_size: int, ttl_s: float, clock=time.monotonic) -> None:
         self._max_size = max_size
         self._ttl_s = ttl_s
         self._clock = clock
-        self._entries: OrderedDict[bytes, tuple[int, float]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[Entry, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
     def digest(presented: str) -> bytes:
         return hashlib.sha256(presented.encode()).digest()
 
-    def get(self, digest: bytes) -> int | None:
-        """The key id verified for this digest, if still fresh."""
+    def get(self, digest: bytes) -> Entry | None:
+        """The entry verified for this digest, if still fresh."""
         with self._lock:
-            entry = self._entries.get(digest)
-            if entry is None:
+            found = self._entries.get(digest)
+            if found is None:
                 return None
-            key_id, expires = entry
+            entry, expires = found
             if expires < self._clock():
                 del self._entries[digest]
                 return None
             self._entries.move_to_end(digest)
-            return key_id
+            return entry
 
-    def put(self, digest: bytes, key_id: int) -> None:
-        """Remember a successful verification."""
+    def put(self, digest: bytes, entry: Entry, *, renew: bool = True) -> None:
+        """Remember a successful verification; renew=False replaces a fresher read of the same key while
+        keeping its expiry (argon2 runs again once it passes)."""
         if self._max_size <= 0 or self._ttl_s <= 0:
             return
         with self._lock:
-            self._entries[digest] = (key_id, self._clock() + self._ttl_s)
+            found = self._entries.get(digest)
+            if not renew and found is None:
+                return  # expired or evicted meanwhile: the next request verifies it again
+            expires = self._clock() + self._ttl_s if renew else found[1]
+            self._entries[digest] = (entry, expires)
             self._entries.move_to_end(digest)
             while len(self._entries) > self._max_size:
                 self._entries.popitem(last=False)
 
     def forget_key(self, key_id: int) -> None:
-        """Drop every entry of a key (after revocation in this process)."""
+        """Drop every entry of a key (after revocation in this process, or when its status changed)."""
         with self._lock:
-            for digest in [d for d, (k, _) in self._entries.items() if k == key_id]:
+            for digest in [d for d, (entry, _) in self._entries.items() if entry.key_id == key_id]:
                 del self._entries[digest]
 
     def __len__(self) -> int:

@@ -8,6 +8,9 @@ from decimal import Decimal
 from gateway.config import Settings
 from gateway.money import usd_to_nanousd
 
+LIMIT_NAMES = ("daily_requests", "daily_tokens", "monthly_spend_cap_usd", "rate_limit_max", "max_concurrent_requests")
+
+
 @dataclass(frozen=True)
 class EffectiveLimits:
     """Limits in force for one user, and which of them are overrides."""
@@ -22,6 +25,11 @@ class EffectiveLimits:
     @property
     def monthly_spend_cap_nanousd(self) -> int:
         return usd_to_nanousd(self.monthly_spend_cap_usd)
+
+    def as_stored(self) -> dict:
+        """The user's five limit columns as the database holds them: the override, or None for a default.
+        The reservation admits only while the row still holds exactly these (gateway/ledger)."""
+        return {name: getattr(self, name) if name in self.overrides else None for name in LIMIT_NAMES}
 
     def as_dict(self) -> dict:
         """JSON shape used by the admin API and the quota endpoint."""

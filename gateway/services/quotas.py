@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gateway import ledger, metrics
-from gateway.errors import Conflict, QuotaExceeded, RateLimited
+from gateway.errors import CallerChanged, Conflict, QuotaExceeded, RateLimited
 from gateway.extensions import db
 from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
@@ -78,11 +78,13 @@ def period_starts(now: datetime) -> tuple[date, date]:
 
 def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | None = None) -> Reservation:
     """Admit and hold the request's worst case, or raise QuotaExceeded / RateLimited (concurrency)
-    leaving a refused audit row."""
+    leaving a refused audit row; CallerChanged, leaving nothing, if the key is no longer live, its user
+    not active, or the limits not the user's (the caller authenticates afresh and tries again)."""
     now = now or utcnow()
     day, month = period_starts(now)
     tokens = facts.prompt_tokens + facts.completion_tokens
-    hold = ledger.Hold(user_id=facts.user_id, day=day, month=month, tokens=tokens, cost_nanousd=facts.cost_nanousd,
+    hold = ledger.Hold(user_id=facts.user_id, key_id=facts.key_id, now=now, limits_as_stored=limits.as_stored(),
+                       day=day, month=month, tokens=tokens, cost_nanousd=facts.cost_nanousd,
                        max_concurrent=limits.max_concurrent_requests, max_requests=limits.daily_requests,
                        max_tokens=limits.daily_tokens, max_spend_nanousd=limits.monthly_spend_cap_nanousd)
     # The request's connection, on which authentication read the key: one checkout. On PostgreSQL admit() is
@@ -104,6 +106,8 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
         # Given back now: the refusal reads its figures on connections of its own, and one request must
         # never hold two at once (a burst of refusals would drain the pool).
         connection.close()
+    if refused == ledger.CALLER:
+        raise CallerChanged()
     if refused == ledger.CONCURRENCY:
         raise _concurrency_refusal(facts, day, month, limits)
     raise _refusal(facts, day, month, refused, limits, now)
