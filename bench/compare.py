@@ -6,6 +6,10 @@ PostgreSQL + Redis (2 workers), each gthread x BENCH_THREADS, and LiteLLM's prox
 shown as a ratio to the floor with the same worker count (and throughput to LiteLLM with the same worker
 count), each ratio the median of per-round ratios. Then streaming time to first token against the floor,
 and the verdict table against the targets of issue #16.
+
+BENCH_BASELINE=<another checkout> (e.g. `git worktree add /tmp/before <commit>`) also runs that tree's
+gateways in the same rounds (their own databases) and prints this tree against it: a change's before and
+after measured side by side, which this shared box's drift between runs would otherwise drown.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import harness
 import litellm_venv
@@ -32,6 +37,10 @@ P50_TARGET_MS = {"sqlite": 1.5, "postgres": 3.0}
 THROUGHPUT_TARGET = 3.0
 TTFT_TARGET_MS = 2.0
 GAP_TOLERANCE_MS = 1.0
+BASELINE = Path(os.environ["BENCH_BASELINE"]).resolve() if os.environ.get("BENCH_BASELINE") else None
+# The baseline's own PostgreSQL database and Redis database number.
+BASELINE_WHERE = {"root": BASELINE, "pg_db": f"{harness.PG_DB}_baseline", "redis_db": 13} if BASELINE else {}
+DB_NAMES = {"sqlite": "SQLite", "postgres": "PG+Redis"}
 
 
 @dataclass
@@ -39,7 +48,7 @@ class Target:
     """One server under load: where to send it, what key, and which processes' CPU is its cost."""
 
     name: str
-    kind: str  # floor | sqlite | postgres | litellm
+    kind: str  # floor | sqlite | postgres | litellm | baseline-sqlite | baseline-postgres
     workers: int
     url: str
     auth: str | None
@@ -141,6 +150,10 @@ def streaming(databases: list[str]) -> tuple[str, dict[str, dict[str, Figure]]]:
             gw = gateway(db, base, f"http://127.0.0.1:{up_port}")
             gateways.append(gw)
             ports[db] = (gw.port, gw.key)
+            if BASELINE:
+                before = gateway(db, base, f"http://127.0.0.1:{up_port}", **BASELINE_WHERE)
+                gateways.append(before)
+                ports[f"baseline-{db}"] = (before.port, before.key)
         samples = {name: [] for name in ports}
         for name, (port, key) in ports.items():
             stream_once(port, "/v1/chat/completions", key, STREAM_CHUNKS)  # warm
@@ -157,13 +170,14 @@ def streaming(databases: list[str]) -> tuple[str, dict[str, dict[str, Figure]]]:
     for name, arrivals in samples.items():
         floor = samples["floor"]
         figures[name] = {"ttft_added": ms([a[0] - f[0] for a, f in zip(arrivals, floor)]),
+                         "ttft_samples": [a[0] * 1000 for a in arrivals],
                          "gap_added": ms([gap(a) - gap(f) for a, f in zip(arrivals, floor)])}
         rows.append([name, ms([a[0] for a in arrivals]).show(),
                      "" if name == "floor" else _signed(figures[name]["ttft_added"]),
                      ms([gap(a) for a in arrivals]).show(3),
                      "" if name == "floor" else _signed(figures[name]["gap_added"], 3),
                      ms([a[-1] for a in arrivals]).show()])
-    labels = ", ".join(f"{gw.db}: {gw.label()}" for gw in gateways)
+    labels = ", ".join(f"{gw.db}: {gw.label()}" for gw in gateways if gw.root == harness.ROOT)
     title = (f"Streaming: {STREAM_CHUNKS} chunks {STREAM_GAP_MS} ms apart from the Python SSE upstream, "
              f"{STREAM_COUNT} streams per target interleaved, median [min..max] ms; floor {SQLITE_WORKERS} worker(s) "
              f"x {THREADS} threads; {labels}")
@@ -236,6 +250,24 @@ def verdict_table(targets: list[Target], stream: dict[str, dict[str, Figure]]) -
                   "verdict"], rows)
 
 
+# ---- before and after ------------------------------------------------------------------------------
+
+def baseline_table(targets: list[Target], stream: dict[str, dict[str, Figure]]) -> str:
+    """This tree against BENCH_BASELINE, per round: CPU and req/s as ratios, p50 and first token as ms added."""
+    rows = []
+    for db in ("sqlite", "postgres"):
+        now, before = _match(targets, db, 0), _match(targets, f"baseline-{db}", 0)
+        for level in LEVELS:
+            rows.append([DB_NAMES[db], str(level), _x(ratio(now, before, level, "cpu_ms")),
+                         _x(ratio(now, before, level, "rps")), _signed(added(now, before, level, "p50_ms")) + " ms",
+                         f"{_fig(before, level, 'cpu_ms').show(3, False)} -> {_fig(now, level, 'cpu_ms').show(3, False)}"])
+        if db in stream and f"baseline-{db}" in stream:
+            change = Figure.of([a - b for a, b in zip(stream[db]["ttft_samples"], stream[f"baseline-{db}"]["ttft_samples"])])
+            rows.append([DB_NAMES[db], "stream", "", "", f"first token {_signed(change)} ms", ""])
+    head = ["db", "c", "CPU/request now / before", "req/s now / before", "p50 now - before", "CPU ms/req before -> now"]
+    return f"This tree against BENCH_BASELINE={BASELINE}, same rounds\n" + table(head, rows)
+
+
 # ---- the scenario ----------------------------------------------------------------------------------
 
 def start_targets(openai_base: str, anthropic_base: str, litellm_problem: str | None) -> tuple[list[Target], list]:
@@ -247,11 +279,13 @@ def start_targets(openai_base: str, anthropic_base: str, litellm_problem: str | 
                               lambda proc=proc: tree(proc.pid)))
         stoppers.append(lambda proc=proc: harness.stop(proc))
     for db in ("sqlite", "postgres"):
-        gw = gateway(db, openai_base, anthropic_base)
-        stoppers.append(gw.stop)
-        name = f"gateway {'SQLite' if db == 'sqlite' else 'PG+Redis'} ({gw.workers}w)"
-        targets.append(Target(name, db, gw.workers, f"{gw.url}/v1/chat/completions", gw.auth, gw.pids,
-                              harness.postgres_backends if db == "postgres" else None))
+        for label, kind, where in [("gateway", db, {})] + ([("baseline", f"baseline-{db}", BASELINE_WHERE)]
+                                                            if BASELINE else []):
+            gw = gateway(db, openai_base, anthropic_base, **where)
+            stoppers.append(gw.stop)
+            targets.append(Target(f"{label} {DB_NAMES[db]} ({gw.workers}w)", kind, gw.workers,
+                                  f"{gw.url}/v1/chat/completions", gw.auth, gw.pids,
+                                  gw.server_pids if db == "postgres" else None))
     if litellm_problem is None:
         for workers in LITELLM_WORKERS:
             url, master, proc = harness.start_litellm(openai_base, workers=workers)
@@ -278,6 +312,7 @@ def compare() -> str:
         for stop in reversed(stoppers):
             stop()
     stream_text, stream = streaming(["sqlite", "postgres"])
+    before_text = [baseline_table(targets, stream)] if BASELINE else []
     litellm_line = (f"LiteLLM  = litellm[proxy] {litellm_venv.version()}, {'/'.join(map(str, LITELLM_WORKERS))} "
                     "worker(s), master key, no database, no budgets, offline cost map, telemetry off"
                     if litellm_problem is None else
@@ -294,5 +329,5 @@ def compare() -> str:
              f"processes are shown apart, Redis's not at all (shared with the box)\n"
              f"  PostgreSQL durable commit on this box (one-row UPDATE + COMMIT, WAL fsync), p50 before / after the "
              f"load: {commit_ms[0]:.2f} / {commit_ms[1]:.2f} ms; the gateway commits twice per request")
-    return "\n\n".join([title + "\n" + load_table(targets), stream_text,
+    return "\n\n".join([title + "\n" + load_table(targets), stream_text, *before_text,
                         "Verdict against issue #16's targets\n" + verdict_table(targets, stream)])

@@ -28,7 +28,6 @@ LITELLM_BIN = BENCH / ".litellm-venv" / "bin"
 # One database per run: worktrees benchmarking at once on a shared PostgreSQL must not drop each other's.
 PG_DB = os.environ.get("BENCH_PG_DB", f"dominion_bench_{os.getpid()}")
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
-REDIS_URL = "redis://127.0.0.1:6379/14"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HIGH = "1000000000"
@@ -202,17 +201,17 @@ def start_nginx(workers: int = int(os.environ.get("BENCH_NGINX_WORKERS", "1"))) 
     return port, proc
 
 
-def reset_postgres() -> None:
+def reset_postgres(name: str = PG_DB) -> None:
     """A fresh benchmark database (never the test database)."""
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", PG_DB], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", PG_DB], check=True)
-    if PG_DB not in _created_databases:
-        _created_databases.append(PG_DB)
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", name], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+    if name not in _created_databases:
+        _created_databases.append(name)
 
 
-def postgres_backends() -> list[int]:
+def postgres_backends(name: str = PG_DB) -> list[int]:
     """Server processes serving the benchmark database: their CPU is the gateway's, spent in PostgreSQL."""
-    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", PG_DB, "-Atc",
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Atc",
                           "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                           "AND pid <> pg_backend_pid()"], capture_output=True, text=True)
     return [int(line) for line in out.stdout.split() if line.isdigit()]
@@ -244,17 +243,22 @@ def postgres_commit_ms(samples: int = 100) -> float:
         connection.close()
 
 
-def flush_redis() -> None:
-    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", "14", "FLUSHDB"], check=True,
+def flush_redis(number: int = 14) -> None:
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", str(number), "FLUSHDB"], check=True,
                    stdout=subprocess.DEVNULL)
 
 
 class Gateway:
-    """The gateway under gunicorn with production settings, migrated, with one user and one key."""
+    """The gateway under gunicorn with production settings, migrated, with one user and one key.
+
+    root: the source tree to run (another checkout, for a before/after in one run: BENCH_BASELINE), with
+    its own PostgreSQL database and Redis database number so that the two never share state.
+    """
 
     def __init__(self, db: str, base_url: str, anthropic_url: str, workers: int, threads: int,
-                 extra: dict | None = None) -> None:
+                 extra: dict | None = None, root: Path = ROOT, pg_db: str = PG_DB, redis_db: int = 14) -> None:
         self.db, self.workers, self.threads = db, workers, threads
+        self.root, self.pg_db, self.redis_db = root, pg_db, redis_db
         self.port = free_port()
         self.admin_token = secrets.token_urlsafe(32)
         self.sqlite_path = WORK / f"gateway-{self.port}.db"
@@ -272,9 +276,11 @@ class Gateway:
             "GUNICORN_LOG_LEVEL": "warning", "UPSTREAM_TIMEOUT_S": "120",
             # As the image and both compose files ship it (Dockerfile: argon2's memory per malloc arena).
             "MALLOC_ARENA_MAX": "2",
+            "PYTHONPATH": str(root),  # this tree's gateway, whichever checkout the venv was installed from
         }
         if db == "postgres":
-            self.env.update(DATABASE_URL=PG_URL, RATELIMIT_STORAGE_URI=REDIS_URL)
+            self.env.update(DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{pg_db}",
+                            RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:6379/{redis_db}")
         else:
             self.env.update(SQLITE_PATH=str(self.sqlite_path), RATELIMIT_STORAGE_URI="memory://")
         self.env.update(extra or {})
@@ -283,12 +289,12 @@ class Gateway:
 
     def start(self) -> "Gateway":
         if self.db == "postgres":
-            reset_postgres()
-            flush_redis()
-        subprocess.run([str(VENV_BIN / "flask"), "--app", "gateway.app:serve_app", "db", "upgrade"], cwd=ROOT,
+            reset_postgres(self.pg_db)
+            flush_redis(self.redis_db)
+        subprocess.run([str(VENV_BIN / "flask"), "--app", "gateway.app:serve_app", "db", "upgrade"], cwd=self.root,
                        env=self.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc = start([str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
-                          f"gateway-{self.db}", env=self.env)
+                          f"gateway-{self.db}-{self.port}", env=self.env, cwd=self.root)
         wait_http(f"{self.url}/health", 60, self.proc)
         self.keys = []
         for number in range(max(1, int(os.environ.get("BENCH_USERS", "1")))):
@@ -317,6 +323,10 @@ class Gateway:
 
     def pids(self) -> list[int]:
         return tree(self.proc.pid)
+
+    def server_pids(self) -> list[int]:
+        """PostgreSQL's processes serving this gateway's database."""
+        return postgres_backends(self.pg_db)
 
     def worker_pids(self) -> list[int]:
         return [pid for pid in self.pids() if pid != self.proc.pid]

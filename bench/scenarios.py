@@ -46,11 +46,12 @@ def databases() -> list[str]:
 
 
 def gateway(db: str, base_url: str, anthropic_url: str, threads: int = THREADS,
-            extra: dict | None = None) -> Gateway:
-    """Start the gateway; BENCH_GATEWAY_ENV="NAME=value ..." adds settings (e.g. MALLOC_ARENA_MAX=2)."""
+            extra: dict | None = None, **where) -> Gateway:
+    """Start the gateway; BENCH_GATEWAY_ENV="NAME=value ..." adds settings (e.g. MALLOC_ARENA_MAX=2); `where`
+    is harness.Gateway's root / pg_db / redis_db (another checkout beside this one)."""
     workers = PG_WORKERS if db == "postgres" else SQLITE_WORKERS
     added = dict(pair.split("=", 1) for pair in os.environ.get("BENCH_GATEWAY_ENV", "").split())
-    return Gateway(db, base_url, anthropic_url, workers, threads, {**added, **(extra or {})}).start()
+    return Gateway(db, base_url, anthropic_url, workers, threads, {**added, **(extra or {})}, **where).start()
 
 
 def fast_upstream() -> tuple[str, str, callable]:
