@@ -86,6 +86,23 @@ def test_the_adapter_forwards_sampling_as_given(provider, upstream):
         "max_completion_tokens": 100, "temperature": 1, "reasoning_effort": "high"}
 
 
+def test_the_prepared_request_is_what_session_post_sends(provider, upstream):
+    """The request template (transport.RequestTemplate) sends the same head and body as Session.post
+    would, every time, and never sends back a cookie an upstream set (the session serves every caller)."""
+    upstream.enqueue(Behavior(headers={"Set-Cookie": "__cf_bm=abc; Path=/"}))
+    provider.complete(chat())
+    provider.complete(chat())
+    body = provider.request_body(chat(), stream=False)
+    requests.Session().post(upstream.openai_base_url + "/chat/completions", json=body,
+                            headers={"Authorization": f"Bearer {KEY}"})
+    first, second, plain = upstream.requests
+    skip = {"cookie"}
+    as_sent = lambda recorded: sorted((k.lower(), v) for k, v in recorded.headers.items() if k.lower() not in skip)
+    assert as_sent(first) == as_sent(second) == as_sent(plain)
+    assert first.body == second.body == plain.body == body
+    assert "cookie" not in {k.lower() for k in second.headers.keys()}
+
+
 def test_extra_headers_are_sent_and_base_url_slash_is_tolerated(upstream, sleeps):
     custom = settings(upstream.openai_base_url + "/", extra_headers={"OpenAI-Project": "proj_1"})
     OpenAIProvider(custom, sleep=sleeps).complete(chat())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator
 
 import requests
@@ -15,6 +14,7 @@ import requests
 from gateway.providers.base import ChatChunk, ChatRequest, ChatResult, Provider, ProviderSettings
 from gateway.providers.transport import (
     Endpoint,
+    RequestTemplate,
     SSEEvent,
     error_for_status,
     iter_sse,
@@ -42,6 +42,7 @@ class HttpProvider(Provider):
             timeout=(settings.connect_timeout_s, settings.read_timeout_s),
             max_retries=settings.max_retries,
         )
+        self._template = RequestTemplate(self._session, self._endpoint)
 
     @abstractmethod
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -79,11 +80,8 @@ class HttpProvider(Provider):
             response.close()
 
     def _send(self, request: ChatRequest, body: dict, stream: bool) -> requests.Response:
-        endpoint = self._endpoint
-        extra = self.request_headers(request)
-        if extra:
-            endpoint = replace(endpoint, headers={**endpoint.headers, **extra})
-        response = send_with_retries(self._session, endpoint, body, stream=stream, sleep=self._sleep)
+        response = send_with_retries(self._session, self._endpoint, body, stream=stream, sleep=self._sleep,
+                                     template=self._template, headers=self.request_headers(request))
         if response.status_code >= 400:
             response.close()
             raise error_for_status(self.name, response, secrets=(self._settings.api_key,))

@@ -52,6 +52,30 @@ class Endpoint:
     max_retries: int
 
 
+class RequestTemplate:
+    """An endpoint's POST prepared once by its session (URL parsed and quoted, the session's and the
+    endpoint's headers merged, hooks set); each call copies it and adds its own headers and JSON body.
+
+    Session.post does all of that again on every call, merging settings through runtime type checks
+    (about a fifth of the upstream call's CPU in the profile). Cookies the upstream sets are not sent
+    back: every caller shares the session, and providers authenticate by header.
+    """
+
+    def __init__(self, session: requests.Session, endpoint: Endpoint) -> None:
+        self._prepared = session.prepare_request(requests.Request("POST", endpoint.url, headers=endpoint.headers))
+
+    def request(self, body: dict, headers: dict[str, str] | None = None) -> requests.PreparedRequest:
+        """A fresh PreparedRequest of this POST with body as JSON (and these headers on top)."""
+        template = self._prepared
+        request = requests.PreparedRequest()
+        request.method, request.url, request.hooks = template.method, template.url, template.hooks
+        request.headers = template.headers.copy()
+        if headers:
+            request.headers.update(headers)
+        request.prepare_body(None, None, body)
+        return request
+
+
 @dataclass(frozen=True, slots=True)
 class SSEEvent:
     """One server-sent event: its `event:` name (default "message") and joined `data:` lines."""
@@ -101,8 +125,9 @@ def retry_hint(headers) -> float | None:
 
 
 def send_with_retries(session: requests.Session, endpoint: Endpoint, body: dict, *, stream: bool = False,
-                      sleep: Callable[[float], None] = time.sleep,
-                      rng: Callable[[], float] = random.random) -> requests.Response:
+                      sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
+                      template: RequestTemplate | None = None,
+                      headers: dict[str, str] | None = None) -> requests.Response:
     """POST body as JSON, retrying connect errors, 408, 429, 5xx and 529 up to endpoint.max_retries times.
 
     Returns the final response, which may be an error status for the adapter to map with
@@ -110,12 +135,14 @@ def send_with_retries(session: requests.Session, endpoint: Endpoint, body: dict,
     hint is not retried) and exponential backoff otherwise. For streams only the response head is
     awaited here, so a retry never happens after body bytes were handed on. Redirects are never
     followed: a 3xx is an UpstreamError, so no provider key or prompt ever reaches another address.
+    template: the endpoint's RequestTemplate (made here if not given); headers: this call's own, on top.
     """
+    template = template or RequestTemplate(session, endpoint)
     attempt = 0
     while True:
         try:
-            response = session.post(endpoint.url, json=body, headers=endpoint.headers,
-                                    timeout=endpoint.timeout, stream=stream, allow_redirects=False)
+            response = session.send(template.request(body, headers), timeout=endpoint.timeout, stream=stream,
+                                    allow_redirects=False)
             if stream and response.status_code >= 400:
                 _ = response.content  # read the small error body now, inside the boundary
         except requests.RequestException as exc:
