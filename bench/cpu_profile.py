@@ -46,7 +46,7 @@ HOTSPOTS = (
     ("ledger statements as driver SQL (gateway/ledger)", "exec_driver_sql (sqlalchemy/engine/base.py"),
     ("Flask-Limiter hits (counter increments)", ("FixedWindowRateLimiter.hit (", "CountingFixedWindow.hit (")),
     ("Flask-Limiter window reads (for headers)", "get_window_stats ("),
-    ("upstream call through requests (incl. urllib3 below)", "Session.request (requests/sessions.py"),
+    ("upstream call through requests (incl. urllib3 below)", "Session.send (requests/sessions.py"),
     ("urllib3 round trip to the upstream", "HTTPConnectionPool.urlopen (urllib3/connectionpool.py"),
 )
 
