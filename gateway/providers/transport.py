@@ -70,6 +70,8 @@ class RequestTemplate:
         request = requests.PreparedRequest()
         request.method, request.url, request.hooks = template.method, template.url, template.hooks
         request.headers = template.headers.copy()
+        # Its own empty jar, never sent: Session.send copies it when it looks at a redirect (never followed).
+        request._cookies = requests.cookies.RequestsCookieJar()
         if headers:
             request.headers.update(headers)
         request.prepare_body(None, None, body)
