@@ -200,3 +200,58 @@ def test_a_caller_that_changes_again_during_the_retry_is_a_503_in_the_callers_fo
     body = response.get_json()
     assert (body["type"], body["error"]["type"]) == ("error", "api_error")
     assert "changed" in body["error"]["message"]
+
+
+def test_a_burst_of_first_requests_with_one_key_runs_argon2_once(app, account, monkeypatch):
+    """A key's first requests in a process all miss the key cache; the first checks it with argon2 and the
+    others share its answer, instead of each holding argon2's 19 MiB at once."""
+    import threading
+    import time
+
+    calls = []
+    original = auth_service.verify_key
+
+    def slow(key_hash, presented):
+        calls.append(presented)
+        time.sleep(0.3)  # long enough for every thread to arrive while the first check runs
+        return original(key_hash, presented)
+
+    monkeypatch.setattr(auth_service, "verify_key", slow)
+    start, codes = threading.Barrier(6), []
+
+    def first_request():
+        client = app.test_client()
+        start.wait()
+        codes.append(client.get("/v1/llm/models", headers=account.headers).status_code)
+
+    threads = [threading.Thread(target=first_request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes == [200] * 6 and len(calls) == 1
+
+
+def test_a_shared_check_that_raised_lets_each_waiter_check_for_itself():
+    import threading
+    import time
+
+    from gateway.services.key_cache import OneAtATime
+
+    once, answers = OneAtATime(), []
+    waiter = threading.Thread(target=lambda: answers.append(once.run(b"k", lambda: True)))
+
+    def failing():
+        waiter.start()
+        shared = once._running[b"k"]
+        deadline = time.monotonic() + 5
+        while not shared.done._cond._waiters and time.monotonic() < deadline:  # the waiter is waiting on it
+            time.sleep(0.001)
+        assert shared.done._cond._waiters
+        raise RuntimeError("argon2 failed")
+
+    with pytest.raises(RuntimeError):
+        once.run(b"k", failing)
+    waiter.join()
+    assert answers == [True]
+    assert once.run(b"k", lambda: False) is False  # nothing left running for the digest

@@ -27,7 +27,7 @@ from gateway.models import ApiKey, User
 from gateway.models.types import utcnow
 from gateway.request_db import request_connection
 from gateway.services.failure_throttle import FailureThrottle
-from gateway.services.key_cache import VerifiedKeyCache
+from gateway.services.key_cache import OneAtATime, VerifiedKeyCache
 from gateway.services.key_material import display_prefix, key_check, parse_public_id, passes_check, verify_key
 from gateway.services.limits import EffectiveLimits, effective_limits
 
@@ -44,6 +44,8 @@ _KEY_AND_USER = select(
 ).join_from(_KEYS, _USERS, _KEYS.c.user_id == _USERS.c.id)
 _BY_ID = _KEY_AND_USER.where(_KEYS.c.id == bindparam("key_id"))
 _BY_PUBLIC_ID = _KEY_AND_USER.where(_KEYS.c.public_id == bindparam("public_id"))
+# argon2 for one presented key at a time per process: a burst of its first requests shares one check.
+_ARGON2 = OneAtATime()
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def authenticate(presented: str | None, ip: str, settings: Settings, cache: Veri
     cached = cache.get(digest)
     if cached is not None and status_checked_later:
         return _touched(cached, digest, cache, read=False)
-    key = _verified_key(presented, public_id, cached, cache)
+    key = _verified_key(presented, public_id, digest, cached, cache)
     if key is None:
         raise throttle.failed(ip, public_id) or AuthenticationFailed("Invalid API key.", code="invalid_api_key")
     _check_status(key)
@@ -86,7 +88,7 @@ def authenticate(presented: str | None, ip: str, settings: Settings, cache: Veri
     return caller
 
 
-def _verified_key(presented: str, public_id: str, cached: Caller | None,
+def _verified_key(presented: str, public_id: str, digest: bytes, cached: Caller | None,
                   cache: VerifiedKeyCache[Caller]) -> Row | None:
     """Read the key and its user's row fresh from the database; argon2 only on a cache miss."""
     connection = request_connection()
@@ -96,7 +98,9 @@ def _verified_key(presented: str, public_id: str, cached: Caller | None,
             return key
         cache.forget_key(cached.key_id)
     key = connection.execute(_BY_PUBLIC_ID, {"public_id": public_id}).one_or_none()
-    if key is None or not passes_check(key.key_check, presented) or not verify_key(key.key_hash, presented):
+    if key is None or not passes_check(key.key_check, presented):
+        return None
+    if not _ARGON2.run(digest, lambda: verify_key(key.key_hash, presented)):
         return None
     return key
 

@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 
@@ -72,3 +73,42 @@ class VerifiedKeyCache(Generic[Entry]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class OneAtATime:
+    """Runs a check once for callers that ask for the same digest at the same time; they share its answer.
+
+    A key's first requests in a process all miss the cache: a burst of them (a worker's first second under
+    load) ran argon2 once each, every one holding its 19 MiB and a core for tens of milliseconds, and the
+    memory stayed with the process. The first caller checks; the others wait for its answer. A check that
+    raised gives no answer: each waiter then checks for itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[bytes, _Shared] = {}
+
+    def run(self, digest: bytes, check: Callable[[], bool]) -> bool:
+        with self._lock:
+            shared = self._running.get(digest)
+            first = shared is None
+            if first:
+                shared = self._running[digest] = _Shared()
+        if not first:
+            shared.done.wait()
+            return shared.answer if shared.answer is not None else check()
+        try:
+            shared.answer = check()
+            return shared.answer
+        finally:
+            with self._lock:
+                del self._running[digest]
+            shared.done.set()
+
+
+class _Shared:
+    """One running check: set when it ended; answer None if it raised."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: bool | None = None
