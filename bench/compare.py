@@ -260,9 +260,11 @@ def baseline_table(targets: list[Target], stream: dict[str, dict[str, Figure]]) 
         for level in LEVELS:
             rows.append([DB_NAMES[db], str(level), _x(ratio(now, before, level, "cpu_ms")),
                          _x(ratio(now, before, level, "rps")), _signed(added(now, before, level, "p50_ms")) + " ms",
-                         f"{_fig(before, level, 'cpu_ms').show(3, False)} -> {_fig(now, level, 'cpu_ms').show(3, False)}"])
+                         f"{_fig(before, level, 'cpu_ms').show(3, False)} -> "
+                         f"{_fig(now, level, 'cpu_ms').show(3, False)}"])
         if db in stream and f"baseline-{db}" in stream:
-            change = Figure.of([a - b for a, b in zip(stream[db]["ttft_samples"], stream[f"baseline-{db}"]["ttft_samples"])])
+            pairs = zip(stream[db]["ttft_samples"], stream[f"baseline-{db}"]["ttft_samples"])
+            change = Figure.of([a - b for a, b in pairs])
             rows.append([DB_NAMES[db], "stream", "", "", f"first token {_signed(change)} ms", ""])
     head = ["db", "c", "CPU/request now / before", "req/s now / before", "p50 now - before", "CPU ms/req before -> now"]
     return f"This tree against BENCH_BASELINE={BASELINE}, same rounds\n" + table(head, rows)

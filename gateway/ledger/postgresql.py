@@ -60,11 +60,13 @@ def _counter_raise(period: str, start: str) -> str:
 
 
 # The key, live, of an active user whose limit columns are the ones the limits were worked out from.
+_SAME_LIMITS = " AND ".join(f"users.{name} IS NOT DISTINCT FROM %({parameter})s"
+                            for name, parameter in STORED_LIMITS.items())
 _CALLER = f"""
     SELECT 1 FROM api_keys JOIN users ON users.id = api_keys.user_id
     WHERE api_keys.id = %(key_id)s AND api_keys.user_id = %(user_id)s AND api_keys.revoked_at IS NULL
       AND (api_keys.expires_at IS NULL OR api_keys.expires_at > %(now)s) AND users.status = 'active'
-      AND {" AND ".join(f"users.{name} IS NOT DISTINCT FROM %({parameter})s" for name, parameter in STORED_LIMITS.items())}"""
+      AND {_SAME_LIMITS}"""
 
 # The verdict's three subqueries run in the order written, each locking its row (FOR UPDATE returns the
 # latest committed version, waiting for a concurrent holder): that is the ledger's lock order, and with all
@@ -98,8 +100,9 @@ SELECT caller_fits, slot_fits, day_fits, month_fits, (SELECT id FROM record) FRO
 
 def admit(connection: Connection, hold: Hold, record: dict, caller: dict) -> int | str:
     """All or nothing in one statement, so it needs no transaction around it: autocommit is one round trip."""
-    params = {**record, **caller, "user_id": hold.user_id, "key_id": hold.key_id, "day": hold.day, "month": hold.month, "tokens": hold.tokens,
-              "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent, "max_requests": hold.max_requests,
+    params = {**record, **caller, "user_id": hold.user_id, "key_id": hold.key_id, "day": hold.day,
+              "month": hold.month, "tokens": hold.tokens, "cost": hold.cost_nanousd,
+              "max_concurrent": hold.max_concurrent, "max_requests": hold.max_requests,
               "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
     caller_fits, slot, day, month, record_id = _ADMIT.run(connection, params).one()
     if not caller_fits:

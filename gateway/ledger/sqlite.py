@@ -50,9 +50,10 @@ _RECORD_INSERT = (f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
 
 
 def admit(connection: Connection, hold: Hold, record: dict, caller: dict) -> int | str:
-    params = {**caller, "user_id": hold.user_id, "key_id": hold.key_id, "day": hold.day.isoformat(), "month": hold.month.isoformat(),
-              "tokens": hold.tokens, "cost": hold.cost_nanousd, "max_concurrent": hold.max_concurrent,
-              "max_requests": hold.max_requests, "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
+    params = {**caller, "user_id": hold.user_id, "key_id": hold.key_id, "day": hold.day.isoformat(),
+              "month": hold.month.isoformat(), "tokens": hold.tokens, "cost": hold.cost_nanousd,
+              "max_concurrent": hold.max_concurrent, "max_requests": hold.max_requests,
+              "max_tokens": hold.max_tokens, "max_spend": hold.max_spend_nanousd}
     for statement, refusal in ((_TAKE_SLOT, CONCURRENCY), (_ADD_DAY, DAILY), (_ADD_MONTH, MONTHLY_SPEND)):
         if connection.exec_driver_sql(statement, params).rowcount != 1:
             if refusal == CONCURRENCY and not connection.exec_driver_sql(_CALLER_FITS, params).scalar():

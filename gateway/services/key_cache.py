@@ -51,15 +51,13 @@ class VerifiedKeyCache(Generic[Entry]):
             return entry
 
     def put(self, digest: bytes, entry: Entry, *, renew: bool = True) -> None:
-        """Remember a successful verification; renew=False replaces a fresher read of the same key while
-        keeping its expiry (argon2 runs again once it passes)."""
+        """Remember a verified key; renew=False stores a fresher read of it under the expiry it already has
+        (argon2 runs again once that passes), or a new one if it has none any more."""
         if self._max_size <= 0 or self._ttl_s <= 0:
             return
         with self._lock:
             found = self._entries.get(digest)
-            if not renew and found is None:
-                return  # expired or evicted meanwhile: the next request verifies it again
-            expires = self._clock() + self._ttl_s if renew else found[1]
+            expires = found[1] if found is not None and not renew else self._clock() + self._ttl_s
             self._entries[digest] = (entry, expires)
             self._entries.move_to_end(digest)
             while len(self._entries) > self._max_size:
