@@ -1,10 +1,10 @@
-"""The hot path's database connections: the request's own (authentication's read, then the reservation)
-and one per settlement.
+"""The hot path's database connections: the request's own (authentication's read when it makes one, then
+the reservation) and one per settlement.
 
 Both run Core or driver statements, which need none of the ORM session's bookkeeping (on the completion
 path that bookkeeping cost more CPU than the statements). A request checks out one connection for its key
-read and its reservation; it goes back to the pool when the reservation is decided or the app context ends,
-whatever happened.
+read (if the key was not cached) and its reservation; it goes back to the pool when the reservation is
+decided or the app context ends, whatever happened.
 
 On PostgreSQL every ledger step is a single statement, atomic by itself (gateway/ledger/postgresql.py), so
 these connections run in autocommit: no BEGIN before a statement and no COMMIT after it, two round trips

@@ -80,8 +80,8 @@ class HttpProvider(Provider):
             response.close()
 
     def _send(self, request: ChatRequest, body: dict, stream: bool) -> requests.Response:
-        response = send_with_retries(self._session, self._endpoint, body, stream=stream, sleep=self._sleep,
-                                     template=self._template, headers=self.request_headers(request))
+        response = send_with_retries(self._session, self._endpoint, self._template, body, stream=stream,
+                                     sleep=self._sleep, headers=self.request_headers(request))
         if response.status_code >= 400:
             response.close()
             raise error_for_status(self.name, response, secrets=(self._settings.api_key,))

@@ -126,9 +126,9 @@ def retry_hint(headers) -> float | None:
         return None
 
 
-def send_with_retries(session: requests.Session, endpoint: Endpoint, body: dict, *, stream: bool = False,
-                      sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
-                      template: RequestTemplate | None = None,
+def send_with_retries(session: requests.Session, endpoint: Endpoint, template: RequestTemplate, body: dict, *,
+                      stream: bool = False, sleep: Callable[[float], None] = time.sleep,
+                      rng: Callable[[], float] = random.random,
                       headers: dict[str, str] | None = None) -> requests.Response:
     """POST body as JSON, retrying connect errors, 408, 429, 5xx and 529 up to endpoint.max_retries times.
 
@@ -137,9 +137,8 @@ def send_with_retries(session: requests.Session, endpoint: Endpoint, body: dict,
     hint is not retried) and exponential backoff otherwise. For streams only the response head is
     awaited here, so a retry never happens after body bytes were handed on. Redirects are never
     followed: a 3xx is an UpstreamError, so no provider key or prompt ever reaches another address.
-    template: the endpoint's RequestTemplate (made here if not given); headers: this call's own, on top.
+    template: the endpoint's RequestTemplate; headers: this call's own, on top of the endpoint's.
     """
-    template = template or RequestTemplate(session, endpoint)
     attempt = 0
     while True:
         try:

@@ -87,7 +87,7 @@ def reserve(facts: ReservationFacts, limits: EffectiveLimits, now: datetime | No
                        day=day, month=month, tokens=tokens, cost_nanousd=facts.cost_nanousd,
                        max_concurrent=limits.max_concurrent_requests, max_requests=limits.daily_requests,
                        max_tokens=limits.daily_tokens, max_spend_nanousd=limits.monthly_spend_cap_nanousd)
-    # The request's connection, on which authentication read the key: one checkout. On PostgreSQL admit() is
+    # The request's connection (authentication's, if it read the key): one checkout. On PostgreSQL admit() is
     # one all-or-nothing statement in autocommit (commit and rollback send nothing); on SQLite a transaction.
     connection = request_connection()
     try:
