@@ -539,9 +539,11 @@ def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account
         # Prepared once per connection (PREPARE, the first time a pooled connection runs it), then run by name.
         prepares = [s for s in statements if s.startswith("PREPARE")]
         reservation, settlement = [s for s in statements if not s.startswith("PREPARE")]
-        assert reservation.startswith("EXECUTE dominion_ledger_admit (") and "usage_" not in reservation
-        assert settlement.startswith("EXECUTE dominion_ledger_finish (") and "usage_" not in settlement
-        assert all(p.startswith(("PREPARE dominion_ledger_admit (", "PREPARE dominion_ledger_finish (")) for p in prepares)
+        admit, finish = ledger.postgresql._ADMIT.name, ledger.postgresql._FINISH.name  # dominion_ledger_*_<digest>
+        assert admit.startswith("dominion_ledger_admit_") and finish.startswith("dominion_ledger_finish_")
+        assert reservation.startswith(f"EXECUTE {admit} (") and "usage_" not in reservation
+        assert settlement.startswith(f"EXECUTE {finish} (") and "usage_" not in settlement
+        assert all(p.startswith((f"PREPARE {admit} (", f"PREPARE {finish} (")) for p in prepares)
         admit_sql, finish_sql = ledger.postgresql._ADMIT.prepare, ledger.postgresql._FINISH.prepare
         assert all(f"{table}" in admit_sql for table in ("FROM api_keys JOIN users", "UPDATE usage_in_flight",
                                                          "UPDATE usage_counters", "INSERT INTO usage_records"))
@@ -557,6 +559,25 @@ def test_the_ledger_is_one_statement_per_step_on_postgresql(app, client, account
     [_, record] = rows(app)
     assert (record.status, record.billing_rule, record.prompt_tokens, record.completion_tokens) == ("ok", "usage", 5, 2)
     assert counters_match_audit(app) == []
+
+
+def test_a_prepared_statement_of_another_text_never_runs_in_place_of_this_one(session_postgres_url):
+    """A connection may still hold a statement prepared by an older release under the same plain name (a pooler
+    that keeps server connections across a deploy): each text prepares and runs its own."""
+    from sqlalchemy import create_engine
+
+    from gateway.ledger.prepared import Prepared
+
+    older = Prepared("dominion_probe", "SELECT %(n)s + 1", {"n": "integer"})
+    newer = Prepared("dominion_probe", "SELECT %(n)s + 2", {"n": "integer"})
+    engine = create_engine(session_postgres_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as connection:
+            assert older.run(connection, {"n": 40}).scalar() == 41
+            assert newer.run(connection, {"n": 40}).scalar() == 42
+            assert older.run(connection, {"n": 40}).scalar() == 41
+    finally:
+        engine.dispose()
 
 
 def db_is_postgresql(app) -> bool:
@@ -578,7 +599,8 @@ def test_postgresql_prepares_the_ledger_once_per_connection_and_again_when_lost(
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_args):
-        statements.append(statement.split(None, 2)[0] + " " + statement.split(None, 2)[1])
+        verb, name = statement.split(None, 2)[:2]
+        statements.append(f"{verb} {name.rsplit('_', 1)[0]}")  # without the digest that ends the name
 
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", seen)

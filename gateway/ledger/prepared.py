@@ -4,11 +4,14 @@ The admission and settlement statements are long chains of CTEs: parsing and pla
 about 0.3 ms, twice what running it did, on every request. Each is sent once per connection as PREPARE
 (with its parameters' types, taken from the columns they fill) and afterwards as EXECUTE with the values;
 PostgreSQL then reuses its plan. A connection that lost its prepared statements (a pooler in between, a
-DISCARD) prepares them again.
+DISCARD) prepares them again. A statement's name ends in a digest of its text: a pooler that keeps server
+connections across a deploy (PgBouncer without its DISCARD ALL reset) may hold an older release's statement
+under the same plain name, and EXECUTE would run that one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from psycopg2 import errorcodes
@@ -31,10 +34,11 @@ class Prepared:
                 order.append(match.group(1))
             return f"${order.index(match.group(1)) + 1}"
 
-        body = _PARAMETER.sub(number, sql)
-        self.name = name
-        self.prepare = f"PREPARE {name} ({', '.join(types[p] for p in order)}) AS {body}"
-        self.execute = f"EXECUTE {name} ({', '.join(f'%({p})s' for p in order)})"
+        body = _PARAMETER.sub(number, sql)  # fills order
+        definition = f"({', '.join(types[p] for p in order)}) AS {body}"
+        self.name = f"{name}_{hashlib.sha256(definition.encode()).hexdigest()[:12]}"
+        self.prepare = f"PREPARE {self.name} {definition}"
+        self.execute = f"EXECUTE {self.name} ({', '.join(f'%({p})s' for p in order)})"
 
     def run(self, connection: Connection, params: dict) -> CursorResult:
         """EXECUTE on this connection, after PREPARE the first time (or again, if it was lost)."""
