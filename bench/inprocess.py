@@ -1,0 +1,213 @@
+"""CPU per request by pipeline step, in one process: no gunicorn, no wrk, no sampling.
+
+  .venv/bin/python bench/inprocess.py [floor|sqlite|postgres ...] [--requests N] [--rounds R]
+
+Each target's WSGI app is called directly with a prebuilt POST /v1/chat/completions (the body of
+`make bench`) against nginx's canned upstream, one request at a time, and the process's own CPU time is
+read around every request (time.process_time) and around the pipeline's steps, by wrapping the functions
+named in STEPS. What is left is what gunicorn and the network do not add: the gateway's own Python work
+next to the floor's (bench/floor_app.py), step by step. Rounds alternate the targets, so a box that
+drifts moves them together; the table gives each figure's median over the rounds.
+
+The gateway runs with the benchmark's production settings (bench/harness.py), on SQLite with the
+memory:// limiter or on PostgreSQL (a fresh database) with the Redis limiter (database 12); one user, one
+key, the access log written to /dev/null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from load import BODY  # noqa: E402
+
+PG_DB = "dominion_bench_inprocess"
+REDIS_DB = 12
+ADMIN_TOKEN = "bench-inprocess-admin-token-0123456789"
+# (module, attribute path, label): each is timed (inclusive) wherever it is called during a request.
+STEPS = (
+    ("gateway.blueprints.openai_compat", "load_body", "body: JSON + marshmallow"),
+    ("gateway.services.completions", "CompletionPipeline._prepare", "plan + reservation"),
+    ("gateway.services.completions", "reserve", "  of which the reservation"),
+    ("gateway.services.routing", "Router.complete", "upstream call + its parsing"),
+    ("requests", "Session.send", "  of which requests' Session.send"),
+    ("gateway.services.completions", "_Ticket.settle", "settlement"),
+    ("flask_limiter._extension", "Limiter._check_request_limit", "rate limits (both checks)"),
+    ("gateway.observability", "_record", "metrics + access log"),
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("targets", nargs="*", default=["floor", "sqlite", "postgres"])
+    parser.add_argument("--requests", type=int, default=3000, help="requests per target per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    harness.install_cleanup()
+    port, _nginx = harness.start_nginx()
+    upstream = f"http://127.0.0.1:{port}/v1"
+    # One process per target: SQLite and PostgreSQL apps cannot share a process's engine-wide settings.
+    results: dict[str, list[dict[str, float]]] = {target: [] for target in args.targets}
+    for _ in range(args.rounds):
+        for target in args.targets:
+            results[target].append(_measure_in_child(target, upstream, args.requests))
+    _print_table(results, args)
+    if "postgres" in args.targets:
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", PG_DB], check=False)
+    return 0
+
+
+def _measure_in_child(target: str, upstream: str, requests: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", target, upstream, str(requests)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(harness.ROOT)})
+    figures = {}
+    for line in out.stdout.splitlines():
+        label, _, value = line.rpartition("\t")
+        figures[label] = float(value)
+    return figures
+
+
+def _print_table(results: dict[str, list[dict[str, float]]], args) -> None:
+    print(f"CPU per request in one process (us), median of {args.rounds} rounds x {args.requests} requests "
+          "[min..max]; the steps are inclusive and overlap where indented")
+    labels = ["total"] + [label for _, _, label in STEPS]
+    print("| step | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for label in labels:
+        cells = []
+        for target in results:
+            values = [round_["total" if label == "total" else label] for round_ in results[target]
+                      if (label in round_ or label == "total")]
+            cells.append(f"{statistics.median(values):.0f} [{min(values):.0f}..{max(values):.0f}]" if values else "")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    if "floor" in results:
+        floor = statistics.median(r["total"] for r in results["floor"])
+        for target in results:
+            if target != "floor":
+                total = statistics.median(r["total"] for r in results[target])
+                print(f"{target}: {total / floor:.2f}x the floor's CPU in-process (+{total - floor:.0f} us)")
+
+
+# --- the child: one target, measured ------------------------------------------------------------------
+
+def _child(target: str, upstream: str, requests: int) -> None:
+    app, key = _floor(upstream) if target == "floor" else _gateway(target, upstream)
+    spent = {label: 0.0 for _, _, label in STEPS}
+    for module, path, label in STEPS:
+        _time_calls(module, path, label, spent)
+    call = _caller(app, key)
+    for _ in range(300):
+        call()
+    spent.update((label, 0.0) for label in spent)
+    started = time.process_time()
+    for _ in range(requests):
+        call()
+    total = time.process_time() - started
+    print(f"total\t{total / requests * 1e6:.1f}")
+    for label, seconds in spent.items():
+        if seconds:
+            print(f"{label}\t{seconds / requests * 1e6:.1f}")
+
+
+def _time_calls(module: str, path: str, label: str, spent: dict[str, float]) -> None:
+    owner = importlib.import_module(module)
+    *parents, name = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    original = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        started = time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[label] += time.process_time() - started
+
+    setattr(owner, name, timed)
+
+
+def _caller(app, key: str | None) -> Callable[[], None]:
+    body = BODY.encode()
+    statuses: list[str] = []
+
+    def start_response(status, _headers, _exc_info=None):
+        statuses.append(status)
+
+    def call() -> None:
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/chat/completions", "QUERY_STRING": "",
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "3100", "SERVER_PROTOCOL": "HTTP/1.1",
+                   "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": "application/json",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+                   "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": True,
+                   "wsgi.multiprocess": False, "wsgi.run_once": False}
+        if key:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        answer = app(environ, start_response)
+        for _ in answer:
+            pass
+        if hasattr(answer, "close"):
+            answer.close()
+        if not statuses[-1].startswith("200"):
+            raise SystemExit(f"request refused: {statuses[-1]}")
+
+    return call
+
+
+def _floor(upstream: str):
+    import floor_app
+
+    return floor_app.create_app(upstream, 8), None
+
+
+def _gateway(target: str, upstream: str):
+    settings = {
+        "GATEWAY_ENV": "production", "ADMIN_TOKEN": ADMIN_TOKEN, "MOCK_PROVIDER": "off",
+        "OPENAI_API_KEY": "sk-bench-openai-key", "OPENAI_BASE_URL": upstream,
+        "ANTHROPIC_API_KEY": "sk-ant-bench-key", "ANTHROPIC_BASE_URL": upstream,
+        "RATE_LIMIT_MAX": harness.HIGH, "IP_RATE_LIMIT_MAX": harness.HIGH, "DEFAULT_DAILY_REQUESTS": harness.HIGH,
+        "DEFAULT_DAILY_TOKENS": "1000000000000", "DEFAULT_MONTHLY_SPEND_CAP_USD": "1000000",
+        "PROMPT_LOGGING": "redacted", "UPSTREAM_TIMEOUT_S": "120", "DOTENV_PATH": "/nonexistent",
+        "FLASK_SKIP_DOTENV": "1", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="dominion-inprocess-"),
+    }
+    if target == "postgres":
+        harness.reset_postgres(PG_DB)
+        harness.flush_redis(REDIS_DB)
+        settings.update(DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{PG_DB}",
+                        RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:6379/{REDIS_DB}")
+    else:
+        settings.update(SQLITE_PATH=f"{tempfile.mkdtemp(prefix='dominion-inprocess-')}/gateway.db",
+                        RATELIMIT_STORAGE_URI="memory://")
+    os.environ.update(settings)  # prometheus_client reads PROMETHEUS_MULTIPROC_DIR from the environment
+    from flask_migrate import upgrade
+
+    from gateway.app import create_app
+
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()
+    logging.getLogger("gateway").handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115 (the process's life)
+    client = app.test_client()
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    user = client.post("/admin/users", json={"name": "Bench", "email": "bench@example.com"}, headers=admin)
+    key = client.post("/admin/keys", json={"user_id": user.get_json()["id"], "name": "bench"}, headers=admin)
+    return app, key.get_json()["api_key"]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        sys.exit(main())
