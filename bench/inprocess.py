@@ -172,6 +172,15 @@ def _floor(upstream: str):
     return floor_app.create_app(upstream, 8), None
 
 
+_SCRATCH = tempfile.TemporaryDirectory(prefix="dominion-inprocess-")  # removed when the child exits
+
+
+def _scratch(name: str) -> str:
+    path = Path(_SCRATCH.name) / name
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
 def _gateway(target: str, upstream: str):
     settings = {
         "GATEWAY_ENV": "production", "ADMIN_TOKEN": ADMIN_TOKEN, "MOCK_PROVIDER": "off",
@@ -180,7 +189,7 @@ def _gateway(target: str, upstream: str):
         "RATE_LIMIT_MAX": harness.HIGH, "IP_RATE_LIMIT_MAX": harness.HIGH, "DEFAULT_DAILY_REQUESTS": harness.HIGH,
         "DEFAULT_DAILY_TOKENS": "1000000000000", "DEFAULT_MONTHLY_SPEND_CAP_USD": "1000000",
         "PROMPT_LOGGING": "redacted", "UPSTREAM_TIMEOUT_S": "120", "DOTENV_PATH": "/nonexistent",
-        "FLASK_SKIP_DOTENV": "1", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="dominion-inprocess-"),
+        "FLASK_SKIP_DOTENV": "1", "PROMETHEUS_MULTIPROC_DIR": _scratch("metrics"),
     }
     if target == "postgres":
         harness.reset_postgres(PG_DB)
@@ -188,8 +197,7 @@ def _gateway(target: str, upstream: str):
         settings.update(DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{PG_DB}",
                         RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:6379/{REDIS_DB}")
     else:
-        settings.update(SQLITE_PATH=f"{tempfile.mkdtemp(prefix='dominion-inprocess-')}/gateway.db",
-                        RATELIMIT_STORAGE_URI="memory://")
+        settings.update(SQLITE_PATH=f"{_scratch('sqlite')}/gateway.db", RATELIMIT_STORAGE_URI="memory://")
     os.environ.update(settings)  # prometheus_client reads PROMETHEUS_MULTIPROC_DIR from the environment
     from flask_migrate import upgrade
 
