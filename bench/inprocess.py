@@ -1,6 +1,6 @@
 """CPU per request by pipeline step, in one process: no gunicorn, no wrk, no sampling.
 
-  .venv/bin/python bench/inprocess.py [floor|sqlite|postgres ...] [--requests N] [--rounds R]
+  make bench-inprocess    (or: .venv/bin/python bench/inprocess.py [floor|sqlite|postgres ...] [--requests N] [--rounds R])
 
 Each target's WSGI app is called directly with a prebuilt POST /v1/chat/completions (the body of
 `make bench`) against nginx's canned upstream, one request at a time, and the process's own CPU time is
@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     harness.install_cleanup()
+    harness.ensure_tools()
     port, _nginx = harness.start_nginx()
     upstream = f"http://127.0.0.1:{port}/v1"
     # One process per target: SQLite and PostgreSQL apps cannot share a process's engine-wide settings.
