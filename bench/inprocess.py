@@ -142,10 +142,10 @@ def _time_calls(module: str, path: str, label: str, spent: dict[str, float]) -> 
 
 def _caller(app, key: str | None) -> Callable[[], None]:
     body = BODY.encode()
-    statuses: list[str] = []
+    last_status = [""]
 
     def start_response(status, _headers, _exc_info=None):
-        statuses.append(status)
+        last_status[0] = status
 
     def call() -> None:
         environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/chat/completions", "QUERY_STRING": "",
@@ -161,8 +161,8 @@ def _caller(app, key: str | None) -> Callable[[], None]:
             pass
         if hasattr(answer, "close"):
             answer.close()
-        if not statuses[-1].startswith("200"):
-            raise SystemExit(f"request refused: {statuses[-1]}")
+        if not last_status[0].startswith("200"):
+            raise SystemExit(f"request refused: {last_status[0]}")
 
     return call
 
@@ -173,11 +173,13 @@ def _floor(upstream: str):
     return floor_app.create_app(upstream, 8), None
 
 
-_SCRATCH = tempfile.TemporaryDirectory(prefix="dominion-inprocess-")  # removed when the child exits
+_SCRATCH: list[tempfile.TemporaryDirectory] = []  # the child's one scratch directory, removed when it exits
 
 
 def _scratch(name: str) -> str:
-    path = Path(_SCRATCH.name) / name
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="dominion-inprocess-"))
+    path = Path(_SCRATCH[0].name) / name
     path.mkdir(exist_ok=True)
     return str(path)
 
