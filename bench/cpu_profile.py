@@ -2,7 +2,10 @@
 
 py-spy samples one gunicorn worker under wrk load with --gil (only threads holding the GIL are sampled,
 so the shares are CPU, not waiting). Each sample is charged to the pipeline step of its innermost
-matching frame; the library and hot-spot tables are inclusive and cut across the steps.
+matching frame; the library and hot-spot tables are inclusive and cut across the steps. The floor of
+`make bench-compare` is profiled the same way, and the package table sets the two side by side: each
+sample charged to the package of its innermost frame (a partition: the shares add up to 100%), times each
+target's CPU per request over its run, so the gateway's extra CPU is split by the code that spends it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,35 @@ HOTSPOTS = (
 )
 
 
+# Package of a sample's innermost frame, first match wins; py-spy names a file by its path below sys.path.
+PACKAGES = (
+    ("database driver (the statement itself, C)", ("do_execute (", "do_commit (", "do_executemany (")),
+    ("SQLAlchemy (engine, pool, results)", ("sqlalchemy/", "flask_sqlalchemy/")),
+    ("Flask-Limiter + limits", ("flask_limiter/", "limits/")),
+    ("marshmallow", ("marshmallow/",)),
+    ("prometheus_client", ("prometheus_client/",)),
+    ("redis client", ("redis/",)),
+    ("requests + urllib3 + http.client + socket", ("requests/", "urllib3/", "http/client.py", "socket.py",
+                                                  "email/", "cookiejar.py", "urllib/parse.py", "idna/")),
+    ("Flask + Werkzeug", ("flask/", "werkzeug/")),
+    ("gunicorn", ("gunicorn/",)),
+    ("json", ("json/",)),
+    ("logging", ("logging/",)),
+    ("dataclass __init__ and replace", ("(<string>", "dataclasses.py")),
+    ("gateway (our own code)", ("gateway/", "providers/", "formats/", "services/", "blueprints/", "ledger/",
+                                "schemas/")),
+)
+OTHER_PACKAGE = "everything else (stdlib: typing, threading, contextlib, ...)"
+
+
+def _package(stack: str) -> str:
+    leaf = stack.rsplit(";", 1)[-1]
+    for name, needles in PACKAGES:
+        if any(needle in leaf for needle in needles):
+            return name
+    return OTHER_PACKAGE
+
+
 def _share(stacks: list[tuple[str, int]], needles, total: int) -> float:
     needles = (needles,) if isinstance(needles, str) else needles
     return 100 * sum(n for stack, n in stacks if any(x in stack for x in needles)) / max(total, 1)
@@ -85,27 +117,61 @@ def request_stacks() -> list[tuple[str, int]]:
     return stacks
 
 
+def _profile_target(spy: str, url: str, auth: str | None, pids) -> tuple[list[tuple[str, int]], float]:
+    """Load url for PROFILE_SECONDS + 4 s and record its busiest worker; (request stacks, CPU ms per request)."""
+    result = {}
+    loader = threading.Thread(target=lambda: result.update(run=wrk(f"{url}/v1/chat/completions", PROFILE_LEVEL,
+                                                                   PROFILE_SECONDS + 4, auth, pids=pids)))
+    loader.start()
+    time.sleep(1)
+    before = {pid: harness.cpu_seconds([pid]) for pid in pids()}
+    time.sleep(1)
+    worker = max(before, key=lambda pid: harness.cpu_seconds([pid]) - before[pid])  # the busiest worker
+    _record(spy, worker)
+    loader.join()
+    return request_stacks(), result["run"].cpu_ms
+
+
+def _by_package(stacks: list[tuple[str, int]]) -> dict[str, float]:
+    total = max(sum(n for _, n in stacks), 1)
+    shares = {name: 0.0 for name, _ in PACKAGES} | {OTHER_PACKAGE: 0.0}
+    for stack, count in stacks:
+        shares[_package(stack)] += count / total
+    return shares
+
+
+def package_table(floor: tuple[list, float], gw: tuple[list, float]) -> str:
+    """Share and ms per request of each package in the floor and the gateway, and what the gateway adds."""
+    (floor_stacks, floor_ms), (gw_stacks, gw_ms) = floor, gw
+    floor_shares, gw_shares = _by_package(floor_stacks), _by_package(gw_stacks)
+    rows = []
+    for name in sorted(gw_shares, key=lambda n: -(gw_shares[n] * gw_ms - floor_shares[n] * floor_ms)):
+        f, g = floor_shares[name] * floor_ms, gw_shares[name] * gw_ms
+        rows.append([name, f"{100 * floor_shares[name]:.1f}%", f"{f:.3f}", f"{100 * gw_shares[name]:.1f}%",
+                     f"{g:.3f}", f"{g - f:+.3f}", f"{(g - f) / floor_ms:+.2f}"])
+    rows.append(["total (CPU ms per request over the run)", "100%", f"{floor_ms:.3f}", "100%", f"{gw_ms:.3f}",
+                 f"{gw_ms - floor_ms:+.3f}", f"{gw_ms / floor_ms:.2f}x"])
+    return table(["package of the innermost frame", "floor share", "floor ms/req", "gateway share",
+                  "gateway ms/req", "added ms/req", "added, in floors"], rows)
+
+
 def profile() -> str:
-    """py-spy on the busiest gunicorn worker under load; the three tables."""
+    """py-spy on the busiest gunicorn worker of the floor and of the gateway under load; the four tables."""
     spy = harness.VENV_BIN / "py-spy"
     if not spy.exists():
         subprocess.run([str(harness.VENV_BIN / "pip"), "install", "-q", "py-spy"], check=True)
     openai_base, anthropic_base, _ = fast_upstream()
     db = "postgres" if "postgres" in databases() else "sqlite"
+    floor_url, floor_proc = harness.start_floor(openai_base, 1, env_int("BENCH_THREADS", 64))
+    try:
+        floor = _profile_target(str(spy), floor_url, None, lambda: harness.tree(floor_proc.pid)[1:])
+    finally:
+        harness.stop(floor_proc)
     gw = gateway(db, openai_base, anthropic_base)
     try:
-        loader = threading.Thread(target=lambda: wrk(f"{gw.url}/v1/chat/completions", PROFILE_LEVEL,
-                                                      PROFILE_SECONDS + 4, gw.auth))
-        loader.start()
-        time.sleep(1)
-        before = {pid: harness.cpu_seconds([pid]) for pid in gw.worker_pids()}
-        time.sleep(1)
-        worker = max(before, key=lambda pid: harness.cpu_seconds([pid]) - before[pid])  # the busiest worker
-        _record(str(spy), worker)
-        loader.join()
+        stacks, gw_ms = _profile_target(str(spy), gw.url, gw.auth, gw.worker_pids)
     finally:
         gw.stop()
-    stacks = request_stacks()
     total = sum(n for _, n in stacks)
     steps = {name: 0 for name, _ in CATEGORIES}
     for stack, count in stacks:
@@ -118,4 +184,7 @@ def profile() -> str:
             f"{total} request-thread samples. Raw stacks, an SVG and a dump are in bench/results/.\n"
             + table(["pipeline step (share of request CPU)", "share"], rows) + "\n\n"
             + table(["library layer (inclusive, cuts across steps)", "share"], layers) + "\n\n"
-            + table(["hot spot (inclusive, cuts across steps)", "share"], spots))
+            + table(["hot spot (inclusive, cuts across steps)", "share"], spots) + "\n\n"
+            + f"Gateway ({db}) against the floor (bench/floor_app.py, 1 worker), each profiled the same way; "
+              "ms per request are each target's worker CPU over its whole run divided by its requests\n"
+            + package_table(floor, (stacks, gw_ms)))
