@@ -14,7 +14,9 @@ after measured side by side, which this shared box's drift between runs would ot
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,11 +157,14 @@ def streaming(databases: list[str]) -> tuple[str, dict[str, dict[str, Figure]]]:
                 gateways.append(before)
                 ports[f"baseline-{db}"] = (before.port, before.key)
         samples = {name: [] for name in ports}
+        legs = {name: [] for name in ports}  # (to the upstream, upstream's first chunk -> client), seconds
         for name, (port, key) in ports.items():
             stream_once(port, "/v1/chat/completions", key, STREAM_CHUNKS)  # warm
         for _ in range(STREAM_COUNT):
             for name, (port, key) in ports.items():
-                samples[name].append(stream_once(port, "/v1/chat/completions", key, STREAM_CHUNKS)[1])
+                _first, arrivals, sent_at = stream_once(port, "/v1/chat/completions", key, STREAM_CHUNKS)
+                samples[name].append(arrivals)
+                legs[name].append(_legs(up_port, sent_at, sent_at + arrivals[0]))
     finally:
         for gw in gateways:
             gw.stop()
@@ -172,8 +177,11 @@ def streaming(databases: list[str]) -> tuple[str, dict[str, dict[str, Figure]]]:
         figures[name] = {"ttft_added": ms([a[0] - f[0] for a, f in zip(arrivals, floor)]),
                          "ttft_samples": [a[0] * 1000 for a in arrivals],
                          "gap_added": ms([gap(a) - gap(f) for a, f in zip(arrivals, floor)])}
+        leg = lambda i: "" if name == "floor" else _signed(
+            ms([mine[i] - theirs[i] for mine, theirs in zip(legs[name], legs["floor"])]))
         rows.append([name, ms([a[0] for a in arrivals]).show(),
                      "" if name == "floor" else _signed(figures[name]["ttft_added"]),
+                     ms([x[0] for x in legs[name]]).show(), leg(0), ms([x[1] for x in legs[name]]).show(), leg(1),
                      ms([gap(a) for a in arrivals]).show(3),
                      "" if name == "floor" else _signed(figures[name]["gap_added"], 3),
                      ms([a[-1] for a in arrivals]).show()])
@@ -181,9 +189,20 @@ def streaming(databases: list[str]) -> tuple[str, dict[str, dict[str, Figure]]]:
     title = (f"Streaming: {STREAM_CHUNKS} chunks {STREAM_GAP_MS} ms apart from the Python SSE upstream, "
              f"{STREAM_COUNT} streams per target interleaved, median [min..max] ms; floor {SQLITE_WORKERS} worker(s) "
              f"x {THREADS} threads; {labels}")
-    head = ["target", "first token ms", "added to floor", "mean gap between chunks", "added to floor",
-            f"last token (chunk {STREAM_CHUNKS})"]
+    title += ("\n  The first token's time in two legs, from the upstream's own clock: sent -> the upstream has the "
+              "request (the work before the upstream call), and the upstream writes its first chunk -> the client "
+              "has the first token (the work on that chunk, the response head, the after-request hooks).")
+    head = ["target", "first token ms", "added to floor", "to the upstream", "added", "first chunk to client",
+            "added", "mean gap between chunks", "added to floor", f"last token (chunk {STREAM_CHUNKS})"]
     return title + "\n" + table(head, rows), figures
+
+
+def _legs(up_port: int, sent_at: float, first_token_at: float) -> tuple[float, float]:
+    """(sent -> the upstream had the request, its first chunk written -> the client had the first token) of
+    the stream just finished, from the upstream's wall-clock timeline (same host, same clock)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{up_port}/timeline", timeout=10) as answer:
+        times = json.load(answer)
+    return times["received"] - sent_at, first_token_at - times["first_chunk"]
 
 
 # ---- verdict ---------------------------------------------------------------------------------------

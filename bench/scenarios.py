@@ -120,8 +120,9 @@ STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "stream": True, "max_tokens": 
                           "messages": [{"role": "user", "content": "Count slowly."}]})
 
 
-def stream_once(port: int, path: str, key: str | None, chunks: int) -> tuple[float, list[float]]:
-    """(seconds to the first response byte, seconds to each content chunk) of one streamed request."""
+def stream_once(port: int, path: str, key: str | None, chunks: int) -> tuple[float, list[float], float]:
+    """(seconds to the first response byte, seconds to each content chunk, the wall-clock time.time() the
+    request was sent at) of one streamed request."""
     head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
             f"Content-Length: {len(STREAM_BODY)}", "Connection: close"]
     if key:
@@ -131,7 +132,7 @@ def stream_once(port: int, path: str, key: str | None, chunks: int) -> tuple[flo
     first = None
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        started = time.perf_counter()
+        sent_at, started = time.time(), time.perf_counter()
         sock.sendall(request)
         buffer = b""
         while True:
@@ -147,7 +148,7 @@ def stream_once(port: int, path: str, key: str | None, chunks: int) -> tuple[flo
                 break
     if len(arrivals) != chunks:
         raise RuntimeError(f"stream from {path} delivered {len(arrivals)} of {chunks} chunks: {buffer[-300:]!r}")
-    return first, arrivals
+    return first, arrivals, sent_at
 
 
 def streaming() -> str:

@@ -7,6 +7,9 @@ OPENAI_BASE_URL says which one it talks to:
   POST /stream/<n>/<gap_ms>/v1/chat/completions       SSE: <n> content chunks, <gap_ms> apart (the first
                                                       one also after <gap_ms>), then usage and [DONE]
   GET /stats, GET /stats/reset                        requests in flight now and at peak (as JSON)
+  GET /timeline                                       the last stream's wall-clock times (as JSON): when
+                                                      its request was in (body read) and when its first
+                                                      content chunk was written
   anything else                                       canned chat.completion at once
 
 asyncio, not threads: 1,000+ connections each waiting 5 s cost one coroutine apiece. HTTP/1.1
@@ -55,6 +58,13 @@ class Stats:
         return json.dumps({"inflight": cls.inflight, "peak": cls.peak, "served": cls.served}).encode()
 
 
+class Timeline:
+    """The last stream's wall-clock times (time.time(), comparable across processes on this host), so the
+    benchmark can split a time to first token into getting to the upstream and getting back from it."""
+
+    last: dict = {}
+
+
 def _head(status: str, content_type: str, length: int | None) -> bytes:
     lines = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", "Connection: keep-alive"]
     lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
@@ -83,13 +93,15 @@ async def _read_request(reader: asyncio.StreamReader) -> str | None:
     return path
 
 
-async def _stream(writer: asyncio.StreamWriter, chunks: int, gap_s: float) -> None:
+async def _stream(writer: asyncio.StreamWriter, chunks: int, gap_s: float, received_at: float) -> None:
     writer.write(_head("200 OK", "text/event-stream", None))
     await writer.drain()
     frames = [_chunk({"role": "assistant", "content": ""})]
     for index in range(chunks):
         await asyncio.sleep(gap_s)
         frames.append(_chunk({"content": f"tok{index} "}))
+        if index == 0:
+            Timeline.last = {"received": received_at, "first_chunk": time.time()}
         writer.write(b"".join(_http_chunk(frame) for frame in frames))
         await writer.drain()
         frames = []
@@ -104,7 +116,13 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             path = await _read_request(reader)
             if path is None:
                 break
+            received_at = time.time()
             parts = path.strip("/").split("/")
+            if parts[0] == "timeline":
+                body = json.dumps(Timeline.last).encode()
+                writer.write(_head("200 OK", "application/json", len(body)) + body)
+                await writer.drain()
+                continue
             if parts[0] == "stats":
                 if parts[-1] == "reset":
                     Stats.peak, Stats.served = Stats.inflight, 0
@@ -118,7 +136,7 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 if parts[0] == "slow" and len(parts) > 1:
                     await asyncio.sleep(int(parts[1]) / 1000)
                 if parts[0] == "stream" and len(parts) > 2:
-                    await _stream(writer, int(parts[1]), int(parts[2]) / 1000)
+                    await _stream(writer, int(parts[1]), int(parts[2]) / 1000, received_at)
                     continue
                 writer.write(_head("200 OK", "application/json", len(COMPLETION)) + COMPLETION)
                 await writer.drain()
