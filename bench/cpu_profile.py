@@ -16,7 +16,7 @@ import time
 
 import harness
 from load import table, wrk
-from scenarios import databases, env_int, fast_upstream, gateway
+from scenarios import THREADS, databases, env_int, fast_upstream, gateway
 
 PROFILE_SECONDS = env_int("BENCH_PROFILE_SECONDS", 15)
 PROFILE_LEVEL = env_int("BENCH_PROFILE_CONCURRENCY", 8)
@@ -162,7 +162,7 @@ def profile() -> str:
         subprocess.run([str(harness.VENV_BIN / "pip"), "install", "-q", "py-spy"], check=True)
     openai_base, anthropic_base, _ = fast_upstream()
     db = "postgres" if "postgres" in databases() else "sqlite"
-    floor_url, floor_proc = harness.start_floor(openai_base, 1, env_int("BENCH_THREADS", 64))
+    floor_url, floor_proc = harness.start_floor(openai_base, 1, THREADS)
     try:
         floor = _profile_target(str(spy), floor_url, None, lambda: harness.tree(floor_proc.pid)[1:])
     finally:
