@@ -104,7 +104,7 @@ class Router:
         if not targets:
             return []
         request = build(entry)
-        candidates = [Candidate(t, replace(request, model=t.deployment.upstream_id)) for t in targets]
+        candidates = [Candidate(t, _for_deployment(request, t.deployment.upstream_id)) for t in targets]
         for candidate in candidates:
             candidate.target.adapter.validate(candidate.request)
         return candidates
@@ -202,3 +202,8 @@ def _watched(target: Target, chunks: Iterator[ChatChunk]) -> Iterator[ChatChunk]
     except ProviderError as error:
         _note_failure(target, error)
         raise
+
+
+def _for_deployment(request: ChatRequest, upstream_id: str) -> ChatRequest:
+    """request as sent to the deployment serving upstream_id (the same object when the id is its model's)."""
+    return request if request.model == upstream_id else replace(request, model=upstream_id)
