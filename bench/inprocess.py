@@ -1,13 +1,24 @@
 """CPU per request by pipeline step, in one process: no gunicorn, no wrk, no sampling.
 
-  make bench-inprocess    (or: .venv/bin/python bench/inprocess.py [floor|sqlite|postgres ...] [--requests N] [--rounds R])
+  make bench-inprocess    (or: .venv/bin/python bench/inprocess.py [floor|sqlite|postgres ...] [--requests N]
+                           [--rounds R] [--wall])
 
 Each target's WSGI app is called directly with a prebuilt POST /v1/chat/completions (the body of
 `make bench`) against nginx's canned upstream, one request at a time, and the process's own CPU time is
 read around every request (time.process_time) and around the pipeline's steps, by wrapping the functions
 named in STEPS. What is left is what gunicorn and the network do not add: the gateway's own Python work
 next to the floor's (bench/floor_app.py), step by step. Rounds alternate the targets, so a box that
-drifts moves them together; the table gives each figure's median over the rounds.
+drifts moves them together; the table gives each figure's median over the rounds. With --wall the same
+steps are timed on the wall clock instead (time.perf_counter), waits on the databases and the upstream
+included: where a request's latency goes before and after the upstream call.
+
+With postgres among the targets a second table gives the client CPU of one bare round trip to Redis and
+to PostgreSQL through the clients the gateway uses (redis-py, psycopg2) and through a raw socket: a cost
+per round trip, kernel and client library, that no Python work of the gateway's can remove. A request
+makes four of them on PostgreSQL + Redis (two rate-limit hits, the reservation, the settlement) and none
+on SQLite with the memory:// limiter. A third table times the same Python work alone and right after a
+wait: on a virtual machine a core that waits comes back to colder caches, so each wait also slows the
+code after it.
 
 The gateway runs with the benchmark's production settings (bench/harness.py), on SQLite with the
 memory:// limiter or on PostgreSQL (a fresh database) with the Redis limiter (database 12); one user, one
@@ -55,6 +66,7 @@ def main() -> int:
     parser.add_argument("targets", nargs="*", default=["floor", "sqlite", "postgres"])
     parser.add_argument("--requests", type=int, default=3000, help="requests per target per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--wall", action="store_true", help="wall-clock time instead of CPU (waits included)")
     args = parser.parse_args()
     harness.install_cleanup()
     harness.ensure_tools()
@@ -64,15 +76,18 @@ def main() -> int:
     results: dict[str, list[dict[str, float]]] = {target: [] for target in args.targets}
     for _ in range(args.rounds):
         for target in args.targets:
-            results[target].append(_measure_in_child(target, upstream, args.requests))
+            results[target].append(_measure_in_child(target, upstream, args.requests, args.wall))
     _print_table(results, args)
     if "postgres" in args.targets:
+        print()
+        _print_round_trips(args.requests)
         subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "-f", PG_DB], check=False)
     return 0
 
 
-def _measure_in_child(target: str, upstream: str, requests: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", target, upstream, str(requests)],
+def _measure_in_child(target: str, upstream: str, requests: int, wall: bool) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", target, upstream, str(requests)]
+                         + (["--wall"] if wall else []),
                          capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(harness.ROOT)})
     figures = {}
     for line in out.stdout.splitlines():
@@ -82,7 +97,8 @@ def _measure_in_child(target: str, upstream: str, requests: int) -> dict[str, fl
 
 
 def _print_table(results: dict[str, list[dict[str, float]]], args) -> None:
-    print(f"CPU per request in one process (us), median of {args.rounds} rounds x {args.requests} requests "
+    measured = "wall-clock time" if args.wall else "CPU"
+    print(f"{measured} per request in one process (us), median of {args.rounds} rounds x {args.requests} requests "
           "[min..max]; the steps are inclusive and overlap where indented")
     labels = ["total"] + [label for _, _, label in STEPS]
     print("| step | " + " | ".join(results) + " |")
@@ -99,31 +115,105 @@ def _print_table(results: dict[str, list[dict[str, float]]], args) -> None:
         for target in results:
             if target != "floor":
                 total = statistics.median(r["total"] for r in results[target])
-                print(f"{target}: {total / floor:.2f}x the floor's CPU in-process (+{total - floor:.0f} us)")
+                print(f"{target}: {total / floor:.2f}x the floor's {measured} in-process (+{total - floor:.0f} us)")
+
+
+def _print_round_trips(count: int, rounds: int = 3) -> None:
+    """Client CPU and wall time of one round trip to Redis and PostgreSQL, by client (median of rounds)."""
+    import socket
+
+    import psycopg2
+    import redis
+
+    client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}")
+    raw = socket.create_connection(("127.0.0.1", 6379))
+    connection = psycopg2.connect(f"postgresql://postgres@127.0.0.1:5432/{PG_DB}")
+    connection.autocommit = True
+    cursor = connection.cursor()
+
+    def raw_ping() -> None:
+        raw.sendall(b"PING\r\n")
+        raw.recv(64)
+
+    def select_one() -> None:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+    trips = ((f"Redis PING, redis-py {redis.__version__} (each rate-limit hit is one)", client.ping),
+             ("Redis PING, raw socket (the kernel's share)", raw_ping),
+             (f"PostgreSQL SELECT 1, psycopg2 {psycopg2.__version__.split()[0]}, autocommit", select_one))
+    print(f"One round trip, client side (us), median of {rounds} rounds x {count}")
+    print("| round trip | CPU | wall |")
+    print("|---|---|---|")
+    for label, trip in trips:
+        cpu, wall = [], []
+        for _ in range(rounds):
+            for _ in range(200):
+                trip()
+            started_cpu, started_wall = time.process_time(), time.perf_counter()
+            for _ in range(count):
+                trip()
+            cpu.append((time.process_time() - started_cpu) / count * 1e6)
+            wall.append((time.perf_counter() - started_wall) / count * 1e6)
+        print(f"| {label} | {statistics.median(cpu):.0f} | {statistics.median(wall):.0f} |")
+    print()
+    _print_wait_penalty(count, rounds, raw_ping)
+    raw.close()
+    connection.close()
+
+
+def _print_wait_penalty(count: int, rounds: int, round_trip: Callable[[], None]) -> None:
+    """The same Python work (the bench body parsed and validated) timed alone, right after a round trip and
+    right after a short sleep: what a wait costs the code that runs after it (cold caches on return)."""
+    import json
+
+    from gateway.schemas.compat import ChatCompletionSchema
+
+    schema, raw = ChatCompletionSchema(), BODY.encode()
+    before = (("nothing", lambda: None), ("a Redis round trip (raw socket)", round_trip),
+              ("a 200 us sleep", lambda: time.sleep(0.0002)))
+    print(f"The same work (the body parsed and validated), wall time after each, median of {rounds} rounds x {count}")
+    print("| right after | us | x after nothing |")
+    print("|---|---|---|")
+    alone = None
+    for label, wait in before:
+        medians = []
+        for _ in range(rounds):
+            spent = 0.0
+            for _ in range(count):
+                wait()
+                started = time.perf_counter()
+                schema.load(json.loads(raw))
+                spent += time.perf_counter() - started
+            medians.append(spent / count * 1e6)
+        figure = statistics.median(medians)
+        alone = alone or figure
+        print(f"| {label} | {figure:.1f} | {figure / alone:.2f}x |")
 
 
 # --- the child: one target, measured ------------------------------------------------------------------
 
-def _child(target: str, upstream: str, requests: int) -> None:
+def _child(target: str, upstream: str, requests: int, clock: Callable[[], float]) -> None:
+    """Serve `requests` requests after a warm-up; print the total and each step, per request, on `clock`."""
     app, key = _floor(upstream) if target == "floor" else _gateway(target, upstream)
     spent = {label: 0.0 for _, _, label in STEPS}
     for module, path, label in STEPS:
-        _time_calls(module, path, label, spent)
+        _time_calls(module, path, label, spent, clock)
     call = _caller(app, key)
     for _ in range(300):
         call()
     spent.update((label, 0.0) for label in spent)
-    started = time.process_time()
+    started = clock()
     for _ in range(requests):
         call()
-    total = time.process_time() - started
+    total = clock() - started
     print(f"total\t{total / requests * 1e6:.1f}")
     for label, seconds in spent.items():
         if seconds:
             print(f"{label}\t{seconds / requests * 1e6:.1f}")
 
 
-def _time_calls(module: str, path: str, label: str, spent: dict[str, float]) -> None:
+def _time_calls(module: str, path: str, label: str, spent: dict[str, float], clock: Callable[[], float]) -> None:
     owner = importlib.import_module(module)
     *parents, name = path.split(".")
     for parent in parents:
@@ -131,11 +221,11 @@ def _time_calls(module: str, path: str, label: str, spent: dict[str, float]) -> 
     original = getattr(owner, name)
 
     def timed(*args, **kwargs):
-        started = time.process_time()
+        started = clock()
         try:
             return original(*args, **kwargs)
         finally:
-            spent[label] += time.process_time() - started
+            spent[label] += clock() - started
 
     setattr(owner, name, timed)
 
@@ -219,6 +309,7 @@ def _gateway(target: str, upstream: str):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]),
+               time.perf_counter if "--wall" in sys.argv[5:] else time.process_time)
     else:
         sys.exit(main())
