@@ -8,7 +8,10 @@ Each target's WSGI app is called directly with a prebuilt POST /v1/chat/completi
 read around every request (time.process_time) and around the pipeline's steps, by wrapping the functions
 named in STEPS. What is left is what gunicorn and the network do not add: the gateway's own Python work
 next to the floor's (bench/floor_app.py), step by step. Rounds alternate the targets, so a box that
-drifts moves them together; the table gives each figure's median over the rounds. With --wall the same
+drifts moves them together; the table gives each figure's median over the rounds. BENCH_BASELINE=<another
+checkout> also measures that tree's gateways in every round (as `make bench-compare` does) and prints this
+tree's total against it, round by round: in one process a 2% change shows; under gunicorn the box's
+noise hides it. With --wall the same
 steps are timed on the wall clock instead (time.perf_counter), waits on the databases and the upstream
 included: where a request's latency goes before and after the upstream call.
 
@@ -46,6 +49,8 @@ import harness  # noqa: E402
 from load import BODY  # noqa: E402
 
 PG_DB = "dominion_bench_inprocess"
+# Another checkout (git worktree add /tmp/before <commit>) whose gateway is measured in the same rounds.
+BASELINE = Path(os.environ["BENCH_BASELINE"]).resolve() if os.environ.get("BENCH_BASELINE") else None
 REDIS_DB = 12
 ADMIN_TOKEN = "bench-inprocess-admin-token-0123456789"
 # (module, attribute path, label): each is timed (inclusive) wherever it is called during a request.
@@ -73,11 +78,17 @@ def main() -> int:
     port, _nginx = harness.start_nginx()
     upstream = f"http://127.0.0.1:{port}/v1"
     # One process per target: SQLite and PostgreSQL apps cannot share a process's engine-wide settings.
-    results: dict[str, list[dict[str, float]]] = {target: [] for target in args.targets}
-    for _ in range(args.rounds):
-        for target in args.targets:
-            results[target].append(_measure_in_child(target, upstream, args.requests, args.wall))
+    runs = [(target, harness.ROOT) for target in args.targets]
+    if BASELINE:
+        runs += [(f"baseline-{target}", BASELINE) for target in args.targets if target != "floor"]
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in runs}
+    for round_ in range(args.rounds):
+        for name, root in runs if round_ % 2 == 0 else reversed(runs):  # neither tree always goes first
+            target = name.removeprefix("baseline-")
+            results[name].append(_measure_in_child(target, upstream, args.requests, args.wall, root))
     _print_table(results, args)
+    if BASELINE:
+        _print_against_baseline(results)
     if "postgres" in args.targets:
         print()
         _print_round_trips(args.requests)
@@ -85,10 +96,11 @@ def main() -> int:
     return 0
 
 
-def _measure_in_child(target: str, upstream: str, requests: int, wall: bool) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", target, upstream, str(requests)]
-                         + (["--wall"] if wall else []),
-                         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(harness.ROOT)})
+def _measure_in_child(target: str, upstream: str, requests: int, wall: bool, root: Path) -> dict[str, float]:
+    """One target measured by the child of the tree at root (this one, or BENCH_BASELINE)."""
+    out = subprocess.run([sys.executable, str(root / "bench" / "inprocess.py"), "--child", target, upstream,
+                          str(requests)] + (["--wall"] if wall else []),
+                         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(root)})
     figures = {}
     for line in out.stdout.splitlines():
         label, _, value = line.rpartition("\t")
@@ -116,6 +128,19 @@ def _print_table(results: dict[str, list[dict[str, float]]], args) -> None:
             if target != "floor":
                 total = statistics.median(r["total"] for r in results[target])
                 print(f"{target}: {total / floor:.2f}x the floor's {measured} in-process (+{total - floor:.0f} us)")
+
+
+def _print_against_baseline(results: dict[str, list[dict[str, float]]]) -> None:
+    """Each gateway target's total against the same target of BENCH_BASELINE: per-round ratios."""
+    print(f"This tree against BENCH_BASELINE={BASELINE}, per round (each round ran both)")
+    for name in results:
+        before = results.get(f"baseline-{name}")
+        if not before:
+            continue
+        now = results[name]
+        ratios = [n["total"] / b["total"] for n, b in zip(now, before)]
+        print(f"{name}: now / before {statistics.median(ratios):.3f}x [{min(ratios):.3f}..{max(ratios):.3f}] "
+              f"({statistics.median(b['total'] for b in before):.0f} -> {statistics.median(n['total'] for n in now):.0f} us)")
 
 
 def _print_round_trips(count: int, rounds: int = 3) -> None:
