@@ -99,6 +99,8 @@ OPERATIONS: dict[str, Operation] = {
                                                          "messages": [{"role": "user", "content": "Hello"}]}),
     "openai_compat.models": Operation("openai", 200, out.OpenAIModelListSchema, security=GATEWAY_KEY,
                                       errors=KEYED),
+    "openai_compat.retrieve_model": Operation("openai", 200, out.OpenAIModelSchema, security=GATEWAY_KEY,
+                                              errors=KEYED + (404,)),
     "anthropic_compat.messages": Operation("anthropic", 200, out.AnthropicMessageOutSchema, body=MessagesSchema,
                                            security=GATEWAY_KEY, errors=KEYED + COMPLETES,
                                            events=ANTHROPIC_EVENTS, error_schema=out.AnthropicErrorSchema,

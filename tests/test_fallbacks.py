@@ -308,6 +308,20 @@ def test_usage_groups_by_the_model_that_answered(gateway, fake_upstream, upstrea
         [("claude-haiku-4-5", None, 0), ("gpt-4o-mini", "claude-haiku-4-5", 2)]
 
 
+def test_retrieving_a_model_answers_as_the_list_does(gateway):
+    """GET /v1/models/<model> finds what /v1/models lists: gpt-4.1 through its fallback; gpt-4o, Azure only
+    without AZURE_KEY, is a 404 naming what is available."""
+    catalog = [*CATALOG, {"id": "gpt-4.1", "deployments": [{"upstream": "azure-b", "upstream_id": "gpt41-prod"}],
+                          "fallbacks": ["gpt-4o-mini"]}]
+    _app, client, account = gateway(catalog, AZURE_KEY="")
+    found = client.get("/v1/models/gpt-4.1", headers=account.headers)
+    assert (found.status_code, found.get_json()["id"]) == (200, "gpt-4.1")
+    missing = client.get("/v1/models/gpt-4o", headers=account.headers)
+    error = missing.get_json()["error"]
+    assert (missing.status_code, error["code"], error["param"]) == (404, "model_not_found", "model")
+    assert "gpt-4.1" in error["message"] and "gpt-4o-mini" in error["message"]
+
+
 def test_model_lists_show_routable_models_with_availability(gateway, upstream_b, admin_headers):
     """Without AZURE_KEY, gpt-4o (Azure only) is unavailable; gpt-4.1 (Azure, falling back to gpt-4o-mini)
     is still routable, through its fallback."""

@@ -68,6 +68,21 @@ def test_openai_sdk_lists_models(gateway):
     assert {"gpt-4o", "claude-haiku-4-5", "mock-1"} <= ids
 
 
+def test_both_sdks_retrieve_one_model_by_id_or_alias(gateway, client):
+    model = openai_client(gateway).models.retrieve("gpt-4o")
+    assert (model.id, model.object, model.owned_by) == ("gpt-4o", "model", "openai")
+    assert openai_client(gateway).models.retrieve("gpt-4.1-2025-04-14").id == "gpt-4.1"  # an alias: its model
+    claude = anthropic_client(gateway).models.retrieve("claude-haiku-4-5")
+    assert (claude.type, claude.id, claude.display_name) == ("model", "claude-haiku-4-5", "claude-haiku-4-5")
+    with pytest.raises(openai.NotFoundError) as raised:
+        openai_client(gateway).models.retrieve("no-such-model")
+    assert raised.value.body["code"] == "model_not_found" and raised.value.body["param"] == "model"
+    assert "gpt-4o" in raised.value.body["message"]  # names what is available
+    with pytest.raises(anthropic.NotFoundError):
+        anthropic_client(gateway).models.retrieve("no-such-model")
+    assert client.get("/v1/models/gpt-4o").status_code == 401  # a gateway key, as for the list
+
+
 def test_openai_sdk_error_classes(app, gateway, fake_upstream, admin_headers, client):
     sdk = openai_client(gateway)
     with pytest.raises(openai.BadRequestError):

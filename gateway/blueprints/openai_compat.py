@@ -1,4 +1,4 @@
-"""Drop-in OpenAI endpoints: POST /v1/chat/completions and GET /v1/models."""
+"""Drop-in OpenAI endpoints: POST /v1/chat/completions, GET /v1/models and GET /v1/models/<model>."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from gateway.blueprints.caller import require_gateway_key, reserves_quota, user_
 from gateway.blueprints.completion_response import answer
 from gateway.formats import openai_wire
 from gateway.schemas.compat import ChatCompletionSchema
-from gateway.services.model_listing import list_models
+from gateway.services.model_listing import list_models, routable_model
 from gateway.current import gateway_state
 
 openai_bp = Blueprint("openai_compat", __name__, url_prefix="/v1")
@@ -35,3 +35,10 @@ def chat_completions():
 def models():
     """The models this caller can use, in a list both OpenAI and Anthropic SDKs read."""
     return jsonify(openai_wire.model_list(list_models(gateway_state(), only_available=True)))
+
+
+@openai_bp.get("/models/<model>")
+@user_rate_limit
+def retrieve_model(model: str):
+    """One routable model by id or alias, as both SDKs' models.retrieve read it; 404 for any other name."""
+    return jsonify(openai_wire.model_object(routable_model(gateway_state(), model)))

@@ -169,10 +169,16 @@ def delta_body(piece) -> dict:
     return delta
 
 
+def model_object(model: dict) -> dict:
+    """One model as both SDKs read it: OpenAI's {id, object, created, owned_by} plus Anthropic's
+    {type, id, display_name, created_at}."""
+    return {"id": model["id"], "object": "model", "created": CATALOG_CREATED, "owned_by": model["provider"],
+            "type": "model", "display_name": model["id"], "created_at": "2025-01-01T00:00:00Z"}
+
+
 def model_list(models: list[dict]) -> dict:
     """One list both SDKs read: OpenAI's {object, data[id, object, created, owned_by]} plus
     Anthropic's {data[type, id, display_name, created_at], has_more, first_id, last_id}."""
-    data = [{"id": m["id"], "object": "model", "created": CATALOG_CREATED, "owned_by": m["provider"],
-             "type": "model", "display_name": m["id"], "created_at": "2025-01-01T00:00:00Z"} for m in models]
+    data = [model_object(m) for m in models]
     return {"object": "list", "data": data, "has_more": False,
             "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}

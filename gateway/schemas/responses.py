@@ -225,6 +225,8 @@ class ChatCompletionOutSchema(Schema):
 
 
 class OpenAIModelSchema(OpenSchema):
+    """GET /v1/models/{model}, and each model of the list: OpenAI's fields (Anthropic's ride along)."""
+
     id = required(fields.String)
     object = required(fields.String)
     created = required(fields.Integer)
