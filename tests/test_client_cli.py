@@ -39,6 +39,7 @@ def test_status_names_the_key_and_tabulates_quotas(pm, gateway, fake_upstream):
     assert f"Key:     dom_{public_id}_**** (from DOMINION_API_TOKEN), accepted" in result.stdout
     assert gateway.key not in result.stdout
     assert "Rate limit: 60 requests per 60 s" in result.stdout
+    assert "In flight:  0 (no cap)" in result.stdout
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
             for line in result.stdout.splitlines() if line.startswith("│")}
     assert rows["daily requests"][:4] == ["1,000", "1", "0", "999"]
@@ -50,7 +51,7 @@ def test_status_names_the_key_and_tabulates_quotas(pm, gateway, fake_upstream):
 def test_status_json_is_the_gateways_quota(pm):
     result = pm.run("status", "--json")
     quota = json.loads(result.stdout)
-    assert set(quota) == {"daily_requests", "daily_tokens", "monthly_spend_usd", "rate_limit"}
+    assert set(quota) == {"daily_requests", "daily_tokens", "monthly_spend_usd", "concurrent_requests", "rate_limit"}
     assert quota["daily_requests"]["used"] == 0
 
 

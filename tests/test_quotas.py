@@ -109,6 +109,17 @@ def test_quota_endpoint_reports_use(client, account, fake_upstream):
     assert body["rate_limit"] == {"limit": 60, "window_s": 60}
 
 
+def test_quota_endpoint_reports_the_concurrency_cap(app, client, account, admin_headers):
+    assert client.get("/v1/llm/quota", headers=account.headers).get_json()["concurrent_requests"] == \
+        {"limit": None, "in_flight": 0, "remaining": None}  # the default: unlimited
+    capped = create_account(client, admin_headers, email="capped@example.com", max_concurrent_requests=3)
+    assert client.get("/v1/llm/quota", headers=capped.headers).get_json()["concurrent_requests"] == \
+        {"limit": 3, "in_flight": 0, "remaining": 3}
+    _pending_reservation(app, capped)  # a request admitted and not settled yet
+    assert client.get("/v1/llm/quota", headers=capped.headers).get_json()["concurrent_requests"] == \
+        {"limit": 3, "in_flight": 1, "remaining": 2}
+
+
 def _pending_reservation(app, account, request_id="req_crashed"):
     with app.app_context():
         user = db.session.get(User, account.user_id)

@@ -155,6 +155,11 @@ def status(as_json: bool) -> None:
     rate = quota.get("rate_limit") or {}
     if rate:
         click.echo(f"Rate limit: {rate.get('limit')} requests per {rate.get('window_s')} s")
+    running = quota.get("concurrent_requests") or {}
+    if running:
+        cap = running.get("limit")
+        click.echo(f"In flight:  {running.get('in_flight')} of {cap} at once" if cap is not None
+                   else f"In flight:  {running.get('in_flight')} (no cap)")
     table_console().print(render.quota_table(quota))
 
 

@@ -38,7 +38,7 @@ def models():
 @llm_bp.get("/quota")
 @user_rate_limit
 def quota():
-    """The caller's quotas (limit, used, reserved, remaining, resets_at) and rate limit."""
+    """The caller's quotas (limit, used, reserved, remaining, resets_at), concurrency cap and rate limit."""
     settings = gateway_state().settings
     body = quota_status(g.caller.user_id, g.caller.limits)
     body["rate_limit"] = {"limit": g.caller.limits.rate_limit_max, "window_s": settings.rate_limit_window_s}

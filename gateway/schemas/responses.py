@@ -160,10 +160,19 @@ class RateLimitInfoSchema(Schema):
     window_s = required(fields.Integer)
 
 
+class ConcurrencyEntrySchema(Schema):
+    """The concurrency cap: requests in flight against max_concurrent_requests (limit null: unlimited)."""
+
+    limit = required(fields.Integer, allow_none=True)
+    in_flight = required(fields.Integer)
+    remaining = required(fields.Integer, allow_none=True)
+
+
 class QuotaSchema(Schema):
     daily_requests = required(fields.Nested, QuotaEntrySchema)
     daily_tokens = required(fields.Nested, QuotaEntrySchema)
     monthly_spend_usd = required(fields.Nested, MoneyQuotaEntrySchema)
+    concurrent_requests = required(fields.Nested, ConcurrencyEntrySchema)
     rate_limit = required(fields.Nested, RateLimitInfoSchema)
 
 

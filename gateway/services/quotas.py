@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway import ledger, metrics
 from gateway.errors import CallerChanged, Conflict, QuotaExceeded, RateLimited
 from gateway.extensions import db
-from gateway.models import UsageCounter, UsageRecord
+from gateway.models import InFlight, UsageCounter, UsageRecord
 from gateway.models.types import utcnow
 from gateway.request_db import ledger_turn, request_connection
 from gateway.money import usd_number
@@ -181,14 +181,16 @@ def _concurrency_refusal(facts, day, month, limits: EffectiveLimits) -> RateLimi
 
 
 def quota_status(user_id: int, limits: EffectiveLimits, now: datetime | None = None) -> dict:
-    """Each quota's limit, used (settled), reserved (in flight), remaining and reset time, read in one
-    snapshot so that used = counter - pending is never torn by a concurrent reservation."""
+    """Each quota's limit, used (settled), reserved (in flight), remaining and reset time, and the
+    concurrency cap's in-flight count, read in one snapshot so that used = counter - pending is never torn by
+    a concurrent reservation."""
     now = now or utcnow()
     day, month = period_starts(now)
     with snapshot() as session:
         day_counter = _counter(user_id, "day", day, session)
         month_counter = _counter(user_id, "month", month, session)
         pending = _pending_totals(session, user_id, day, month)
+        running = session.execute(select(InFlight.requests).where(InFlight.user_id == user_id)).scalar() or 0
     next_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
     next_month = datetime.combine(_next_month(month), datetime.min.time(), UTC)
     spend_total = month_counter.spend_nanousd if month_counter else 0
@@ -199,7 +201,15 @@ def quota_status(user_id: int, limits: EffectiveLimits, now: datetime | None = N
                                pending["day_tokens"], next_day),
         "monthly_spend_usd": _money_entry(limits.monthly_spend_cap_nanousd, spend_total,
                                               pending["month_cost"], next_month),
+        "concurrent_requests": _concurrency_entry(limits.max_concurrent_requests, running),
     }
+
+
+def _concurrency_entry(limit: int, running: int) -> dict:
+    """Requests in flight against max_concurrent_requests; 0 is unlimited: no limit, nothing remaining to say."""
+    if limit <= 0:
+        return {"limit": None, "in_flight": running, "remaining": None}
+    return {"limit": limit, "in_flight": running, "remaining": max(0, limit - running)}
 
 
 def _entry(limit: int, total: int, reserved: int, resets: datetime) -> dict:
