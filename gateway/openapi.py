@@ -24,7 +24,7 @@ from gateway.schemas import responses as out
 from gateway.schemas.admin import (MAX_MONEY, MONEY_PLACES, KeyCreateSchema, KeyListQuerySchema,
                                    LimitsSchema, RecordsQuerySchema, StrictMoney, UsageQuerySchema,
                                    UserCreateSchema, UserListQuerySchema)
-from gateway.schemas.compat import ChatCompletionSchema, MessagesSchema
+from gateway.schemas.compat import ChatCompletionSchema, CountTokensSchema, MessagesSchema
 from gateway.schemas.fields import StopSequences
 from gateway.schemas.shapes import Shaped
 from gateway.schemas.llm import CompleteRequestSchema
@@ -106,6 +106,11 @@ OPERATIONS: dict[str, Operation] = {
                                            events=ANTHROPIC_EVENTS, error_schema=out.AnthropicErrorSchema,
                                            example={"model": "claude-haiku-4-5", "max_tokens": 100,
                                                     "messages": [{"role": "user", "content": "Hello"}]}),
+    "anthropic_compat.count_tokens": Operation("anthropic", 200, out.TokenCountSchema, body=CountTokensSchema,
+                                               security=GATEWAY_KEY, errors=KEYED + (400, 413, 502, 504),
+                                               error_schema=out.AnthropicErrorSchema,
+                                               example={"model": "claude-haiku-4-5",
+                                                        "messages": [{"role": "user", "content": "Hello"}]}),
     "admin.create_user": Operation("admin", 201, out.UserSchema, body=UserCreateSchema, security=ADMIN_TOKEN,
                                    errors=ADMIN + ADMIN_BODY + (409,),
                                    example={"name": "Ada Lovelace", "email": "ada@example.com"}),

@@ -12,9 +12,10 @@ import json
 
 from tests.fake_upstream import (ANTHROPIC_PATH, OPENAI_PATH, AnthropicDialect, Frame, OpenAIDialect, _data_frame,
                                  _event)
-from tests.fake_validation import anthropic_refusal, openai_refusal
+from tests.fake_validation import anthropic_refusal, count_tokens_refusal, openai_refusal
 
 DEFAULT_REPLY = "Hello from the fake upstream."
+COUNT_TOKENS_PATH = ANTHROPIC_PATH + "/count_tokens"
 SIGNATURE = "sig-fake-EqQBCkgIARABGAIiQ"
 
 
@@ -24,6 +25,8 @@ def refusal(path: str, body: dict, headers) -> dict | None:
         return openai_refusal(body)
     if path == ANTHROPIC_PATH:
         return anthropic_refusal(body, headers)
+    if path == COUNT_TOKENS_PATH:
+        return count_tokens_refusal(body, headers)
     return None
 
 
@@ -222,4 +225,12 @@ class RichAnthropicDialect(AnthropicDialect):
                 + [_event("content_block_stop", {"index": index}, "tail")])
 
 
-DIALECTS = {OPENAI_PATH: RichOpenAIDialect, ANTHROPIC_PATH: RichAnthropicDialect}
+class TokenCountDialect(AnthropicDialect):
+    """POST /v1/messages/count_tokens: {"input_tokens"}, the prompt as the fake counts it (prompt_count)."""
+
+    def response(self) -> dict:
+        return {"input_tokens": self.behavior.prompt_count(self.body)}
+
+
+DIALECTS = {OPENAI_PATH: RichOpenAIDialect, ANTHROPIC_PATH: RichAnthropicDialect,
+            COUNT_TOKENS_PATH: TokenCountDialect}

@@ -65,6 +65,22 @@ def anthropic_refusal(body: dict, headers) -> dict | None:
     return None
 
 
+# What POST /v1/messages/count_tokens takes (anthropic 2.14 MessageCountTokensParams).
+ANTHROPIC_COUNT_FIELDS = {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+                          "cache_control", "speed", "user_profile_id", "workspace_id"}
+
+
+def count_tokens_refusal(body: dict, headers) -> dict | None:
+    """None when Anthropic would count body's tokens, else its 400: fields of a Messages body that do not
+    shape the prompt (max_tokens, stream, sampling) are extra inputs; the rest is checked as for /v1/messages."""
+    extra = next((name for name in body if name not in ANTHROPIC_COUNT_FIELDS), None)
+    if extra is not None:
+        return {"type": "error", "error": {"type": "invalid_request_error",
+                                           "message": f"{extra}: Extra inputs are not permitted"},
+                "request_id": "req_fake_invalid"}
+    return anthropic_refusal({**body, "max_tokens": 1_000_000}, headers)
+
+
 # --- OpenAI ----------------------------------------------------------------------------------------------
 
 def check_openai(body: dict) -> None:

@@ -153,3 +153,42 @@ def test_anthropic_sdk_bearer_and_errors(gateway, fake_upstream):
     fake_upstream.enqueue(Behavior(status=429, retry_after=2, error_message="slow"))
     with pytest.raises(anthropic.RateLimitError):
         sdk.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+
+
+def test_anthropic_sdk_counts_tokens_at_the_claude_upstream_and_bills_nothing(app, gateway, fake_upstream):
+    fake_upstream.enqueue(Behavior(prompt_tokens=42))
+    counted = anthropic_client(gateway).messages.count_tokens(
+        model="claude-haiku-4-5", system="Be brief.", messages=[{"role": "user", "content": "Hello there"}],
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        tools=[{"name": "lookup", "description": "Look it up.", "input_schema": {"type": "object"}}])
+    assert counted.input_tokens == 42
+    sent = fake_upstream.requests[-1]
+    assert sent.path == "/v1/messages/count_tokens" and sent.headers["x-api-key"] != gateway[1].api_key
+    assert sent.body["model"] == "claude-haiku-4-5-20251001"  # the deployment's upstream id
+    assert sent.body["system"] == "Be brief."
+    assert {"max_tokens", "stream", "temperature"}.isdisjoint(sent.body)  # the counting API refuses them
+    assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert sent.body["tools"][0]["name"] == "lookup"
+    assert audit(app) == [] and counters_match_audit(app) == []  # free upstream: no audit row, no counter moved
+    fake_upstream.enqueue(Behavior(status=401, error_message="invalid x-api-key"))
+    with pytest.raises(anthropic.APIStatusError) as failed:  # the upstream's failure, as a completion's
+        anthropic_client(gateway).messages.count_tokens(model="claude-haiku-4-5",
+                                                         messages=[{"role": "user", "content": "Hi"}])
+    assert failed.value.status_code == 502 and failed.value.body["error"]["type"] == "api_error"
+    assert audit(app) == []
+
+
+def test_count_tokens_refuses_what_cannot_be_counted(gateway, fake_upstream, client):
+    sdk = anthropic_client(gateway)
+    with pytest.raises(anthropic.BadRequestError) as gpt:
+        sdk.messages.count_tokens(model="gpt-4o", messages=[{"role": "user", "content": "Hello"}])
+    assert gpt.value.body["error"]["code"] == "count_unsupported"
+    assert "gpt-4o" in gpt.value.body["error"]["message"]
+    with pytest.raises(anthropic.BadRequestError) as extra:  # a Messages-only field, refused as Anthropic does
+        sdk.messages.count_tokens(model="claude-haiku-4-5", messages=[{"role": "user", "content": "Hi"}],
+                                  extra_body={"max_tokens": 10})
+    assert "max_tokens" in extra.value.body["error"]["message"]
+    assert fake_upstream.hits == 0  # neither reached an upstream
+    assert client.post("/v1/messages/count_tokens", json={"model": "claude-haiku-4-5",
+                                                          "messages": [{"role": "user", "content": "Hi"}]}
+                       ).status_code == 401

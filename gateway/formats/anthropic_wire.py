@@ -24,7 +24,8 @@ PASSED_HEADERS = ("anthropic-beta",)
 
 
 def completion_input(data: dict, headers: Mapping[str, str] | None = None) -> CompletionInput:
-    """Schema output -> pipeline input; the top-level system prompt becomes a leading system turn."""
+    """Schema output (a Messages or a count_tokens body) -> pipeline input; the top-level system prompt
+    becomes a leading system turn."""
     messages = list(data["messages"])
     if data.get("system"):
         messages.insert(0, Message("system", data["system"]))
@@ -41,7 +42,7 @@ def completion_input(data: dict, headers: Mapping[str, str] | None = None) -> Co
         user=(data.get("metadata") or {}).get("user_id"),
         options=WireOptions(ANTHROPIC, options) if options else WireOptions(),
         headers={name.lower(): value for name, value in passed.items()})
-    return CompletionInput(request=request, model=data["model"], max_tokens=data["max_tokens"],
+    return CompletionInput(request=request, model=data["model"], max_tokens=data.get("max_tokens"),
                            stream=data.get("stream", False))
 
 

@@ -10,6 +10,7 @@ writes answer blocks with block_to_wire from here. Answers are read in providers
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from gateway.providers.anthropic_reply import NAME, normalise_stop_reason, parse_message, parse_stream, parse_usage
 from gateway.providers.base import (
@@ -26,10 +27,12 @@ from gateway.providers.base import (
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
+    UpstreamError,
     UpstreamInvalidRequest,
     unsupported,
 )
 from gateway.providers.http_provider import HttpProvider
+from gateway.providers.transport import RequestTemplate, read_json
 
 __all__ = ["AnthropicProvider", "request_body", "parse_message", "parse_stream", "parse_usage",
            "normalise_stop_reason"]
@@ -47,15 +50,35 @@ PASSED_HEADERS = ("anthropic-beta",)
 # response_format json_object on Claude: a forced tool whose input is the JSON object (LiteLLM's trick).
 JSON_TOOL = {"name": "json_object", "description": "Respond with the JSON object the user asked for.",
              "input_schema": {"type": "object"}}
+# What POST /v1/messages/count_tokens takes of a Messages body (anthropic 2.14 MessageCountTokensParams).
+COUNTED_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+                  "cache_control")
 # Fields of an OpenAI answer that clients send back with it and that instruct nothing (docs/compat.md).
 ECHOED_FIELDS = ("annotations",)
 
 
 class AnthropicProvider(HttpProvider):
-    """Sends ChatRequests to {base_url}/v1/messages."""
+    """Sends ChatRequests to {base_url}/v1/messages, and counts their tokens at /v1/messages/count_tokens."""
 
     name = NAME
     path = "/v1/messages"
+    counts_tokens = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        counting = replace(self._endpoint, url=self._endpoint.url + "/count_tokens")
+        self._counting = (counting, RequestTemplate(self._session, counting))
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """The input tokens Anthropic counts for request: its Messages body less what does not shape the
+        prompt (max_tokens, sampling, stream), which the counting endpoint refuses."""
+        body = {name: value for name, value in self.request_body(request, stream=False).items()
+                if name in COUNTED_FIELDS}
+        answer = read_json(self._send(request, body, stream=False, endpoint=self._counting), self.name)
+        tokens = answer.get("input_tokens")
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+            raise UpstreamError(f"{self.name} answered a token count without input_tokens", upstream_status=200)
+        return tokens
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key, "anthropic-version": API_VERSION}

@@ -430,3 +430,9 @@ class Provider(ABC):
         after it raise ProviderError mid-iteration and are never retried. Closing the iterator
         closes the upstream connection.
         """
+
+    counts_tokens = False  # whether count_tokens asks the upstream (Anthropic's API has an endpoint for it)
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """The request's input tokens as the upstream counts them; only where counts_tokens is True."""
+        raise NotImplementedError(f"{self.name} does not count tokens")

@@ -79,8 +79,11 @@ class HttpProvider(Provider):
         finally:
             response.close()
 
-    def _send(self, request: ChatRequest, body: dict, stream: bool) -> requests.Response:
-        response = send_with_retries(self._session, self._endpoint, self._template, body, stream=stream,
+    def _send(self, request: ChatRequest, body: dict, stream: bool,
+              endpoint: tuple[Endpoint, RequestTemplate] | None = None) -> requests.Response:
+        """POST body to this provider's endpoint (or another of its endpoints); error statuses raise."""
+        target, template = endpoint or (self._endpoint, self._template)
+        response = send_with_retries(self._session, target, template, body, stream=stream,
                                      sleep=self._sleep, headers=self.request_headers(request))
         if response.status_code >= 400:
             response.close()

@@ -187,6 +187,21 @@ class MessagesSchema(Schema):
             raise ValidationError("thinking.budget_tokens must be less than max_tokens.", "thinking")
 
 
+class CountTokensSchema(MessagesSchema):
+    """POST /v1/messages/count_tokens: the fields of a Messages request that shape its prompt; the others
+    (max_tokens, sampling, stream, metadata, ...) are unknown fields here, as Anthropic answers."""
+
+    class Meta:
+        unknown = RAISE
+        exclude = ("max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream", "output_format",
+                   "metadata", "service_tier", "context_management", "container", "mcp_servers", "inference_geo",
+                   "diagnostics")
+
+    @validates_schema
+    def _consistent(self, data, **_kwargs):
+        """Nothing to check across fields: without max_tokens there is no thinking budget to keep under it."""
+
+
 # Forwarded verbatim to their own family's models; a 400 naming the field for the other family's.
 OPENAI_OPTIONS = wire_options(ChatCompletionSchema)
 ANTHROPIC_OPTIONS = wire_options(MessagesSchema)

@@ -233,6 +233,12 @@ class ChatCompletionOutSchema(Schema):
     service_tier = fields.String()
 
 
+class TokenCountSchema(Schema):
+    """POST /v1/messages/count_tokens: Anthropic's answer."""
+
+    input_tokens = required(fields.Integer)
+
+
 class OpenAIModelSchema(OpenSchema):
     """GET /v1/models/{model}, and each model of the list: OpenAI's fields (Anthropic's ride along)."""
 

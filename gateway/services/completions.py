@@ -103,6 +103,13 @@ class CompletionPipeline:
             raise
         return prepared.entry, StreamRelay(self, ticket, first, chunks, upstream_started)
 
+    def count_tokens(self, given: CompletionInput) -> int:
+        """The prompt's input tokens as the model's upstream counts them; nothing is reserved, sent to a
+        model or billed (Anthropic's counting endpoint is free)."""
+        route = self._state.router.plan(self._resolve(given), lambda entry: self._chat_request(entry, given),
+                                        given.provider)
+        return self._state.router.count_tokens(route)
+
     def _prepare(self, caller: Caller, given: CompletionInput, meta: RequestMeta, stream: bool) -> Prepared:
         # The candidates (deployments, then fallbacks) in trial order; the reservation covers the worst of them.
         route = self._state.router.plan(self._resolve(given), lambda entry: self._chat_request(entry, given),

@@ -144,6 +144,17 @@ class Router:
             return first, _watched(candidate.target, chunks)
 
     @staticmethod
+    def count_tokens(route: Route) -> int:
+        """The input tokens of the route's first candidate whose upstream counts them (Anthropic's), as that
+        upstream counts them: free, so no attempt is recorded and nothing falls back; a failure is raised."""
+        for candidate in route.candidates:
+            if candidate.target.adapter.counts_tokens:
+                return candidate.target.adapter.count_tokens(candidate.request)
+        raise InvalidRequest(f"Counting tokens needs an Anthropic upstream, and {route.entry.id!r} is served by "
+                             f"{route.entry.provider!r}; count with a Claude model.", code="count_unsupported",
+                             param="model")
+
+    @staticmethod
     def _begin(candidate: Candidate) -> float:
         candidate.target.health.attempted()
         metrics.upstream_requested(candidate.target.deployment.upstream, candidate.target.entry.id)
