@@ -60,9 +60,13 @@ def anthropic_refusal(body: dict, headers) -> dict | None:
     try:
         check_anthropic(body)
     except Refused as refused:
-        return {"type": "error", "error": {"type": "invalid_request_error", "message": refused.message},
-                "request_id": "req_fake_invalid"}
+        return _anthropic_invalid(refused.message)
     return None
+
+
+def _anthropic_invalid(message: str) -> dict:
+    return {"type": "error", "error": {"type": "invalid_request_error", "message": message},
+            "request_id": "req_fake_invalid"}
 
 
 # What POST /v1/messages/count_tokens takes (anthropic 2.14 MessageCountTokensParams).
@@ -75,9 +79,7 @@ def count_tokens_refusal(body: dict, headers) -> dict | None:
     shape the prompt (max_tokens, stream, sampling) are extra inputs; the rest is checked as for /v1/messages."""
     extra = next((name for name in body if name not in ANTHROPIC_COUNT_FIELDS), None)
     if extra is not None:
-        return {"type": "error", "error": {"type": "invalid_request_error",
-                                           "message": f"{extra}: Extra inputs are not permitted"},
-                "request_id": "req_fake_invalid"}
+        return _anthropic_invalid(f"{extra}: Extra inputs are not permitted")
     return anthropic_refusal({**body, "max_tokens": 1_000_000}, headers)
 
 

@@ -8,11 +8,13 @@ worker and process: the database serialises the conditional update, as it does f
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.extensions import db
 from gateway.models import InFlight
 
 
-def in_flight(user_id: int) -> int | None:
-    """The user's requests in flight, or None before their first request."""
-    return db.session.execute(select(InFlight.requests).where(InFlight.user_id == user_id)).scalar_one_or_none()
+def in_flight(user_id: int, session: Session | None = None) -> int | None:
+    """The user's requests in flight, or None before their first request (read in session, else the app's)."""
+    return (session or db.session).execute(
+        select(InFlight.requests).where(InFlight.user_id == user_id)).scalar_one_or_none()

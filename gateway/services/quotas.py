@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway import ledger, metrics
 from gateway.errors import CallerChanged, Conflict, QuotaExceeded, RateLimited
 from gateway.extensions import db
-from gateway.models import InFlight, UsageCounter, UsageRecord
+from gateway.models import UsageCounter, UsageRecord
 from gateway.models.types import utcnow
 from gateway.request_db import ledger_turn, request_connection
 from gateway.money import usd_number
@@ -190,7 +190,7 @@ def quota_status(user_id: int, limits: EffectiveLimits, now: datetime | None = N
         day_counter = _counter(user_id, "day", day, session)
         month_counter = _counter(user_id, "month", month, session)
         pending = _pending_totals(session, user_id, day, month)
-        running = session.execute(select(InFlight.requests).where(InFlight.user_id == user_id)).scalar() or 0
+        running = in_flight(user_id, session) or 0
     next_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
     next_month = datetime.combine(_next_month(month), datetime.min.time(), UTC)
     spend_total = month_counter.spend_nanousd if month_counter else 0
