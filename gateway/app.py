@@ -18,6 +18,7 @@ from gateway.extensions import limiter
 from gateway.logs import configure_logging
 from gateway.observability import register_observability
 from gateway.providers.registry import MOCK, build_providers
+from gateway.rate_limits import KEY_PREFIX
 from gateway.request_context import register_request_context
 from gateway.request_db import register_request_db
 from gateway.services.catalog import ModelCatalog
@@ -79,6 +80,8 @@ def register_proxy_fix(app: Flask, settings: Settings) -> None:
 
 def register_limiter(app: Flask, settings: Settings) -> None:
     """Flask-Limiter: one per-IP bucket across routes; per-user limits are declared on /v1 views."""
+    from gateway.blueprints.caller import user_hit_after_ip_hit
+
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_STORAGE_OPTIONS=_limiter_storage_options(settings.ratelimit_storage_uri),
@@ -92,9 +95,10 @@ def register_limiter(app: Flask, settings: Settings) -> None:
         RATELIMIT_HEADER_RETRY_AFTER="X-RateLimit-Retry-After",
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_KEY_PREFIX="dominion",
+        RATELIMIT_KEY_PREFIX=KEY_PREFIX,
     )
     limiter.init_app(app)
+    limiter.count_ahead(user_hit_after_ip_hit)  # on Redis, both limits of a /v1 completion in one round trip
     _warn_if_limits_multiply(settings)
 
 

@@ -10,10 +10,14 @@
   only when limiter.exempt is called, which happens while apps are built.
 - GatewayLimiter finds its per-request state with one context-local lookup; Flask-Limiter's own
   `context` property (read ~11 times per request) goes through the request-context proxy three times.
+- GatewayLimiter lets the app name the hits a request will make after a given one (`count_ahead`): on
+  Redis they are counted with it in one round trip (gateway/rate_window.py), and given back at the end of
+  a request that did not make them.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 
 from flask import Flask
@@ -23,7 +27,12 @@ from flask_limiter._extension import LimiterContext
 from flask_limiter._manager import LimitManager
 
 from gateway.current import gateway_state
+from gateway.rate_window import CountingFixedWindow, FollowUps
 
+# RATELIMIT_KEY_PREFIX: the first identifier of every key Flask-Limiter counts.
+KEY_PREFIX = "dominion"
+# The per-IP limit's scope, the last identifier of its key.
+IP_LIMIT_SCOPE = "global"
 # Distinct limit strings remembered per declaration; past it the memory starts over (overrides are few).
 MAX_REMEMBERED_VALUES = 1024
 EXEMPTIONS_EXTENSION = "dominion_limiter_exemptions"
@@ -38,14 +47,21 @@ class _ParsedOnce:
 
     def __iter__(self):
         value = self.limit_provider() if callable(self.limit_provider) else self.limit_provider
+        return iter(self.runtime_limits(value))
+
+    def runtime_limits(self, value: str) -> tuple:
+        """The RuntimeLimits Flask-Limiter builds from this declaration when its provider gives value."""
         runtime = self._runtime_by_value.get(value)
         if runtime is None:
-            # Flask-Limiter's own construction (it asks the provider again: same request, same string).
-            runtime = tuple(super().__iter__())
+            # Flask-Limiter's own construction, run on a copy whose provider is the value (this declaration
+            # is shared by every thread, so its own provider is never swapped).
+            declaration = copy.copy(self)
+            declaration.limit_provider = value
+            runtime = tuple(super(_ParsedOnce, declaration).__iter__())
             if len(self._runtime_by_value) >= MAX_REMEMBERED_VALUES:
                 self._runtime_by_value = {}
             self._runtime_by_value[value] = runtime
-        return iter(runtime)
+        return runtime
 
 
 class ParsedOnceApplicationLimit(_ParsedOnce, ApplicationLimit):
@@ -65,7 +81,7 @@ def ip_rate_limit_value() -> str:
 def per_ip_limit() -> ParsedOnceApplicationLimit:
     """The per-IP limit over every route not exempted (keyed by Limiter's key_func, the client address)."""
     # Not finalized: init_app gives it the RATELIMIT_APPLICATION_LIMITS_* settings, as it would a string.
-    return ParsedOnceApplicationLimit(limit_provider=ip_rate_limit_value, finalized=False)
+    return ParsedOnceApplicationLimit(limit_provider=ip_rate_limit_value, scope=IP_LIMIT_SCOPE, finalized=False)
 
 
 class GatewayLimiter(Limiter):
@@ -74,6 +90,28 @@ class GatewayLimiter(Limiter):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.limit_manager = ExemptionsOnce(self.limit_manager)
+        self._follow_ups: FollowUps | None = None
+
+    def init_app(self, app: Flask) -> None:
+        """Flask-Limiter's init_app, for a storage not yet found dead (the flag is the limiter's, and outlived
+        the app whose storage it was); hits counted ahead and not made are given back when a request ends."""
+        self._storage_dead = False
+        super().init_app(app)
+        self._count_ahead_in(self._limiter)
+        app.teardown_request(self._give_back_unclaimed)
+
+    def count_ahead(self, follow_ups: FollowUps) -> None:
+        """Count the hits follow_ups names for a hit together with it, where the storage can (Redis)."""
+        self._follow_ups = follow_ups
+        self._count_ahead_in(self._limiter)
+
+    def _count_ahead_in(self, strategy) -> None:
+        if isinstance(strategy, CountingFixedWindow):
+            strategy.follow_ups = self._follow_ups
+
+    def _give_back_unclaimed(self, _error: BaseException | None = None) -> None:
+        if isinstance(self._limiter, CountingFixedWindow):
+            self._limiter.give_back_unclaimed()
 
     @property
     def context(self) -> LimiterContext:

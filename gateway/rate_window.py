@@ -11,21 +11,61 @@ MemoryStorage.incr starts a new timer thread whenever its last 10 ms timer has r
 traffic every few requests pay for starting a thread (and wait for it to start). Here the hitting thread
 drops expired counters, at most once a second, as that timer would; the storage keeps its own layout, so
 its get, get_expiry and clear read the same counters.
+
+On Redis a request's hits can share one round trip: the app names, for a hit, the hits the same request
+will make next (`follow_ups`; the /v1 door names its per-user hit after the per-IP one, see
+gateway/blueprints/caller.py). One script counts them all in order, stopping after the first over its limit
+exactly as Flask-Limiter stops evaluating, and each later hit is answered with the count the script gave
+it. A hit counted ahead that the request never makes (it failed in between) is given back when the request
+ends, so every counter still holds exactly the hits Flask-Limiter made.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 
-from limits.storage import MemoryStorage
+from limits import RateLimitItem
+from limits.storage import MemoryStorage, RedisClusterStorage, RedisStorage
 from limits.strategies import STRATEGIES, FixedWindowRateLimiter
 from limits.util import WindowStats
+
+log = logging.getLogger("gateway.limits")
 
 NAME = "dominion-fixed-window"
 _MAX_REMEMBERED_COUNTS = 8  # per thread: a request hits two limits (per IP, per user)
 _MAX_REMEMBERED_RESETS = 10000  # per process: past windows are dropped when it is reached
 _SWEEP_INTERVAL_S = 1.0
+# A hit: the limit, the identifiers its key is made of, its cost.
+Hit = tuple[RateLimitItem, tuple[str, ...], int]
+# For a hit about to be counted: the hits the same request will make next if this one is admitted.
+FollowUps = Callable[[RateLimitItem, tuple[str, ...]], Sequence[Hit]]
+# KEYS the counters, ARGV (limit, expiry, cost) per key: limits' incr_expire.lua for each in turn, up to and
+# including the first one over its limit (Flask-Limiter makes no hit after a refused one).
+_INCR_IN_TURN = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local amount = tonumber(ARGV[3 * i])
+    local current = redis.call("incrby", key, amount)
+    if current == amount then
+        redis.call("expire", key, ARGV[3 * i - 1])
+    end
+    counts[i] = current
+    if current > tonumber(ARGV[3 * i - 2]) then
+        break
+    end
+end
+return counts
+"""
+# A counted hit taken back; a counter already expired is left alone (its window has ended).
+_GIVE_BACK = """
+if redis.call("exists", KEYS[1]) == 1 then
+    return redis.call("decrby", KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 
 class CountingFixedWindow(FixedWindowRateLimiter):
@@ -39,12 +79,22 @@ class CountingFixedWindow(FixedWindowRateLimiter):
         # Exactly MemoryStorage: a subclass may count differently.
         self._memory = storage if type(storage) is MemoryStorage else None
         self._next_sweep = time.time() + _SWEEP_INTERVAL_S
+        # One server holds every key (a cluster would refuse a script over keys in different slots).
+        self._batches = isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage)
+        self._scripts = None
+        self.follow_ups: FollowUps | None = None  # set by the app; only Redis uses it
 
     def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
         """Consume cost from the window, as the stock strategy does, and remember the count it reached."""
         key = item.key_for(*identifiers)
-        if self._memory is not None:
+        ahead = getattr(self._local, "ahead", None)
+        counted_ahead = ahead.pop(key, None) if ahead else None
+        if counted_ahead is not None:
+            count = counted_ahead[0]
+        elif self._memory is not None:
             count = self._incr_in_memory(key, item.get_expiry(), cost)
+        elif self._batches and self.follow_ups is not None and (follow := self.follow_ups(item, identifiers)):
+            count = self._incr_with_follow_ups((item, identifiers, cost), follow)
         else:
             count = self.storage.incr(key, item.get_expiry(), amount=cost)
         counts = self._counts()
@@ -76,6 +126,43 @@ class CountingFixedWindow(FixedWindowRateLimiter):
                 self._resets = {k: v for k, v in self._resets.items() if v > now}
             self._resets[key] = reset
         return reset
+
+    def _incr_with_follow_ups(self, first: Hit, follow: Sequence[Hit]) -> int:
+        """Count first and the hits after it in one script; the later counts wait for their hits."""
+        hits = [first, *follow]
+        keys = [item.key_for(*identifiers) for item, identifiers, _ in hits]
+        arguments = [value for item, _, cost in hits for value in (item.amount, item.get_expiry(), cost)]
+        self.give_back_unclaimed()  # nothing, unless an earlier request on this thread ended without it
+        counts = self._redis_scripts()[0]([self.storage.prefixed_key(key) for key in keys], arguments)
+        ahead = self._counted_ahead()
+        for key, (_, _, cost), count in zip(keys[1:], hits[1:], counts[1:]):
+            ahead[key] = (int(count), cost)
+        return int(counts[0])
+
+    def give_back_unclaimed(self) -> None:
+        """At the end of a request: take back the hits counted ahead that it never made."""
+        ahead = getattr(self._local, "ahead", None)
+        if not ahead:
+            return
+        unclaimed, self._local.ahead = ahead, {}
+        give_back = self._redis_scripts()[1]
+        for key, (_, cost) in unclaimed.items():
+            try:
+                give_back([self.storage.prefixed_key(key)], [cost])
+            except Exception:  # storage down: the counter ends with its window
+                log.warning("could not give back a rate-limit hit counted ahead", extra={"limit_key": key})
+
+    def _redis_scripts(self):
+        if self._scripts is None:
+            connection = self.storage.get_connection()
+            self._scripts = (connection.register_script(_INCR_IN_TURN), connection.register_script(_GIVE_BACK))
+        return self._scripts
+
+    def _counted_ahead(self) -> dict[str, tuple[int, int]]:
+        ahead = getattr(self._local, "ahead", None)
+        if ahead is None:
+            ahead = self._local.ahead = {}
+        return ahead
 
     def _incr_in_memory(self, key: str, expiry: int, amount: int) -> int:
         """MemoryStorage.incr without scheduling its expiry timer thread; expired counters swept here."""
