@@ -26,7 +26,7 @@ import litellm_venv
 from harness import tree
 from load import Figure, Run, table, wrk
 from scenarios import (PG_WORKERS, RUNS, SQLITE_WORKERS, STREAM_CHUNKS, STREAM_COUNT, STREAM_GAP_MS, THREADS,
-                       WARMUP, env_float, fast_upstream, gateway, stream_once)
+                       WARMUP, databases, env_float, fast_upstream, gateway, stream_once)
 
 LEVELS = [int(x) for x in os.environ.get("BENCH_COMPARE_CONCURRENCY", "1 8").split()]
 FLOOR_WORKERS = [int(x) for x in os.environ.get("BENCH_FLOOR_WORKERS", "1 2").split()]
@@ -70,12 +70,14 @@ def _run_once(target: Target, level: int, seconds: float) -> tuple[Run, float]:
 
 
 def measure(targets: list[Target], level: int) -> None:
-    """Warm every target, then RUNS rounds of one run per target back to back."""
+    """Warm every target, then RUNS rounds of one run per target back to back, every other round in reverse
+    order: a target that always ran after the same one would carry what that one left (a PostgreSQL
+    checkpoint, a hot or cold cache) in every round, and a before/after would read it as the change."""
     for target in targets:
         wrk(target.url, level, WARMUP, target.auth)
         target.runs[level], target.server_ms[level] = [], []
-    for _ in range(RUNS):
-        for target in targets:
+    for round_ in range(RUNS):
+        for target in targets if round_ % 2 == 0 else reversed(targets):
             run, server_ms = _run_once(target, level, COMPARE_DURATION)
             target.runs[level].append(run)
             target.server_ms[level].append(server_ms)
@@ -274,7 +276,7 @@ def verdict_table(targets: list[Target], stream: dict[str, dict[str, Figure]]) -
 def baseline_table(targets: list[Target], stream: dict[str, dict[str, Figure]]) -> str:
     """This tree against BENCH_BASELINE, per round: CPU and req/s as ratios, p50 and first token as ms added."""
     rows = []
-    for db in ("sqlite", "postgres"):
+    for db in databases():
         now, before = _match(targets, db, 0), _match(targets, f"baseline-{db}", 0)
         for level in LEVELS:
             rows.append([DB_NAMES[db], str(level), _x(ratio(now, before, level, "cpu_ms")),
@@ -299,7 +301,7 @@ def start_targets(openai_base: str, anthropic_base: str, litellm_problem: str | 
         targets.append(Target(f"floor ({workers}w)", "floor", workers, f"{url}/v1/chat/completions", None,
                               lambda proc=proc: tree(proc.pid)))
         stoppers.append(lambda proc=proc: harness.stop(proc))
-    for db in ("sqlite", "postgres"):
+    for db in databases():
         for label, kind, where in [("gateway", db, {})] + ([("baseline", f"baseline-{db}", BASELINE_WHERE)]
                                                             if BASELINE else []):
             gw = gateway(db, openai_base, anthropic_base, **where)
@@ -332,7 +334,7 @@ def compare() -> str:
     finally:
         for stop in reversed(stoppers):
             stop()
-    stream_text, stream = streaming(["sqlite", "postgres"])
+    stream_text, stream = streaming(databases())
     before_text = [baseline_table(targets, stream)] if BASELINE else []
     litellm_line = (f"LiteLLM  = litellm[proxy] {litellm_venv.version()}, {'/'.join(map(str, LITELLM_WORKERS))} "
                     "worker(s), master key, no database, no budgets, offline cost map, telemetry off"
