@@ -462,3 +462,33 @@ def test_redis_outage_mid_service_limits_per_process_logs_and_recovers(app_facto
         assert "Rate limit storage recovered" in caplog.text
     finally:
         proxy.stop()
+
+
+def test_redis_outage_under_completions_that_count_both_limits_at_once(app_factory, admin_headers, caplog):
+    """A completion counts both limits in one Redis script once its key is verified; Redis vanishes under it:
+    never a 500, still limited per process from memory, and shared again once Redis is back."""
+    import redis
+
+    target = urlsplit(redis_url())
+    proxy = TcpProxy(target.hostname, target.port or 6379).start()
+    url = f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}"
+    redis.Redis.from_url(redis_url()).flushdb()
+    caplog.set_level(logging.INFO)
+    try:
+        client = app_factory(RATELIMIT_STORAGE_URI=url, RATE_LIMIT_MAX=3).test_client()
+        account = create_account(client, admin_headers)
+        complete = lambda: ask(client, account, model="mock-1").status_code  # noqa: E731
+        assert [complete(), complete()] == [200, 200]  # the second: one script for both limits
+        proxy.stop()
+        down = [complete() for _ in range(5)]
+        assert down == [200, 200, 200, 429, 429], down
+        assert "falling back to in-memory storage" in caplog.text
+        proxy.start()
+        deadline = time.monotonic() + 10
+        while "storage recovered" not in caplog.text and time.monotonic() < deadline:
+            assert client.get("/health").status_code == 200
+            time.sleep(0.2)
+        # Back on Redis, whose window still holds the two completions counted before the outage.
+        assert [complete(), complete()] == [200, 429]
+    finally:
+        proxy.stop()
