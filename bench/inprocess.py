@@ -62,6 +62,7 @@ STEPS = (
     ("requests", "Session.send", "  of which requests' Session.send"),
     ("gateway.services.completions", "_Ticket.settle", "settlement"),
     ("flask_limiter._extension", "Limiter._check_request_limit", "rate limits (both checks)"),
+    ("gateway.rate_window", "CountingFixedWindow.hit", "  of which counting (memory, or the one Redis script)"),
     ("gateway.observability", "_record", "metrics + access log"),
 )
 
