@@ -432,63 +432,59 @@ def test_reservation_failure_sends_nothing_upstream(outage, outage_app, admin_he
 
 # --- Redis goes away -----------------------------------------------------------------------------------
 
-def test_redis_outage_mid_service_limits_per_process_logs_and_recovers(app_factory, admin_headers, caplog):
-    """Limits live in Redis; Redis vanishes: never a 500, still limited (from memory), logged; it comes back."""
+@pytest.fixture
+def redis_behind_proxy(caplog):
+    """A flushed Redis database reached through a TcpProxy (down = the proxy stopped), and its URL."""
     import redis
 
     target = urlsplit(redis_url())
     proxy = TcpProxy(target.hostname, target.port or 6379).start()
-    url = f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}"
     redis.Redis.from_url(redis_url()).flushdb()
     caplog.set_level(logging.INFO)
-    try:
-        client = app_factory(RATELIMIT_STORAGE_URI=url, RATE_LIMIT_MAX=3).test_client()
-        account = create_account(client, admin_headers)
-        models = lambda: client.get("/v1/llm/models", headers=account.headers).status_code  # noqa: E731
-        assert [models(), models()] == [200, 200]
-        proxy.stop()
-        down = [models() for _ in range(5)]
-        assert 500 not in down and down[:3] == [200, 200, 200] and down[3:] == [429, 429], down
-        assert "falling back to in-memory storage" in caplog.text
-        assert client.get("/health/ready").get_json()["checks"]["limiter_storage"]["status"] == "degraded"
-        assert ask(client, account, model="mock-1").status_code in (200, 429)
-        proxy.start()
-        assert client.get("/health/ready").get_json()["checks"]["limiter_storage"]["status"] == "ok"
-        deadline = time.monotonic() + 10
-        while "storage recovered" not in caplog.text and time.monotonic() < deadline:
-            assert client.get("/health").status_code == 200
-            assert models() in (200, 429)
-            time.sleep(0.2)
-        assert "Rate limit storage recovered" in caplog.text
-    finally:
-        proxy.stop()
+    yield proxy, f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}"
+    proxy.stop()
+
+def test_redis_outage_mid_service_limits_per_process_logs_and_recovers(app_factory, admin_headers, caplog,
+                                                                       redis_behind_proxy):
+    """Limits live in Redis; Redis vanishes: never a 500, still limited (from memory), logged; it comes back."""
+    proxy, url = redis_behind_proxy
+    client = app_factory(RATELIMIT_STORAGE_URI=url, RATE_LIMIT_MAX=3).test_client()
+    account = create_account(client, admin_headers)
+    models = lambda: client.get("/v1/llm/models", headers=account.headers).status_code  # noqa: E731
+    assert [models(), models()] == [200, 200]
+    proxy.stop()
+    down = [models() for _ in range(5)]
+    assert 500 not in down and down[:3] == [200, 200, 200] and down[3:] == [429, 429], down
+    assert "falling back to in-memory storage" in caplog.text
+    assert client.get("/health/ready").get_json()["checks"]["limiter_storage"]["status"] == "degraded"
+    assert ask(client, account, model="mock-1").status_code in (200, 429)
+    proxy.start()
+    assert client.get("/health/ready").get_json()["checks"]["limiter_storage"]["status"] == "ok"
+    deadline = time.monotonic() + 10
+    while "storage recovered" not in caplog.text and time.monotonic() < deadline:
+        assert client.get("/health").status_code == 200
+        assert models() in (200, 429)
+        time.sleep(0.2)
+    assert "Rate limit storage recovered" in caplog.text
 
 
-def test_redis_outage_under_completions_that_count_both_limits_at_once(app_factory, admin_headers, caplog):
+def test_redis_outage_under_completions_that_count_both_limits_at_once(app_factory, admin_headers, caplog,
+                                                                       redis_behind_proxy):
     """A completion counts both limits in one Redis script once its key is verified; Redis vanishes under it:
     never a 500, still limited per process from memory, and shared again once Redis is back."""
-    import redis
-
-    target = urlsplit(redis_url())
-    proxy = TcpProxy(target.hostname, target.port or 6379).start()
-    url = f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}"
-    redis.Redis.from_url(redis_url()).flushdb()
-    caplog.set_level(logging.INFO)
-    try:
-        client = app_factory(RATELIMIT_STORAGE_URI=url, RATE_LIMIT_MAX=3).test_client()
-        account = create_account(client, admin_headers)
-        complete = lambda: ask(client, account, model="mock-1").status_code  # noqa: E731
-        assert [complete(), complete()] == [200, 200]  # the second: one script for both limits
-        proxy.stop()
-        down = [complete() for _ in range(5)]
-        assert down == [200, 200, 200, 429, 429], down
-        assert "falling back to in-memory storage" in caplog.text
-        proxy.start()
-        deadline = time.monotonic() + 10
-        while "storage recovered" not in caplog.text and time.monotonic() < deadline:
-            assert client.get("/health").status_code == 200
-            time.sleep(0.2)
-        # Back on Redis, whose window still holds the two completions counted before the outage.
-        assert [complete(), complete()] == [200, 429]
-    finally:
-        proxy.stop()
+    proxy, url = redis_behind_proxy
+    client = app_factory(RATELIMIT_STORAGE_URI=url, RATE_LIMIT_MAX=3).test_client()
+    account = create_account(client, admin_headers)
+    complete = lambda: ask(client, account, model="mock-1").status_code  # noqa: E731
+    assert [complete(), complete()] == [200, 200]  # the second: one script for both limits
+    proxy.stop()
+    down = [complete() for _ in range(5)]
+    assert down == [200, 200, 200, 429, 429], down
+    assert "falling back to in-memory storage" in caplog.text
+    proxy.start()
+    deadline = time.monotonic() + 10
+    while "storage recovered" not in caplog.text and time.monotonic() < deadline:
+        assert client.get("/health").status_code == 200
+        time.sleep(0.2)
+    # Back on Redis, whose window still holds the two completions counted before the outage.
+    assert [complete(), complete()] == [200, 429]
