@@ -148,6 +148,23 @@ def test_counting_ahead_leaves_every_counter_as_hit_by_hit_counting_does(redis_l
     assert _counters(storage) == {"127.0.0.1": 2, "192.0.2.1": 6, "192.0.2.2": 3, f"user:{account.user_id}": 6}
 
 
+def test_parallel_completions_on_redis_admit_exactly_the_per_user_limit(redis_limited, live_server_factory):
+    """Forty completions at once over real HTTP, each thread counting both limits in one script: exactly the
+    limit admitted, and every counter holds every hit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    storage, build = redis_limited
+    client, account = build(RATE_LIMIT_MAX=10, IP_RATE_LIMIT_MAX=1000)
+    server = live_server_factory(client.application)
+    post = lambda _: requests.post(f"{server.url}/v1/chat/completions", json=HELLO,  # noqa: E731
+                                   headers=account.headers, timeout=60).status_code
+    assert post(0) == 200  # the key verified: from here on, one script per completion
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        codes = list(pool.map(post, range(40)))
+    assert (codes.count(200), codes.count(429)) == (9, 31), codes
+    assert _counters(storage) == {"127.0.0.1": 2 + 41, f"user:{account.user_id}": 41}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
