@@ -13,13 +13,18 @@ checkout> also measures that tree's gateways in every round (as `make bench-comp
 tree's total against it, round by round: in one process a 2% change shows; under gunicorn the box's
 noise hides it. With --wall the same
 steps are timed on the wall clock instead (time.perf_counter), waits on the databases and the upstream
-included: where a request's latency goes before and after the upstream call.
+included: where a request's latency goes before and after the upstream call. With --idle MS each request
+follows MS milliseconds of sleep, untimed: a gateway that is not saturated meets every request with its
+caches cold and, on a virtual machine, its cores and the servers it calls asleep (run it with --wall).
 
 With postgres among the targets a second table gives the client CPU of one bare round trip to Redis and
 to PostgreSQL through the clients the gateway uses (redis-py, psycopg2) and through a raw socket: a cost
-per round trip, kernel and client library, that no Python work of the gateway's can remove. A request
-makes four of them on PostgreSQL + Redis (two rate-limit hits, the reservation, the settlement) and none
-on SQLite with the memory:// limiter. A third table times the same Python work alone and right after a
+per round trip, kernel and client library, that no Python work of the gateway's can remove, timed back to
+back and each after 20 ms idle (the wall time a gateway that is not saturated pays: the server it calls
+and, on a virtual machine, the cores have gone to sleep). A request makes three of them on PostgreSQL +
+Redis (both rate-limit hits in one script, the reservation, the settlement; the first two before the
+upstream is called, the reservation with a durable commit) and none on SQLite with the memory:// limiter.
+A third table times the same Python work alone and right after a
 wait: on a virtual machine a core that waits comes back to colder caches, so each wait also slows the
 code after it.
 
@@ -73,6 +78,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000, help="requests per target per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--wall", action="store_true", help="wall-clock time instead of CPU (waits included)")
+    parser.add_argument("--idle", type=float, default=0.0, metavar="MS",
+                        help="sleep this long (untimed) before each measured request")
     args = parser.parse_args()
     harness.install_cleanup()
     harness.ensure_tools()
@@ -86,7 +93,7 @@ def main() -> int:
     for round_ in range(args.rounds):
         for name, root in runs if round_ % 2 == 0 else reversed(runs):  # neither tree always goes first
             target = name.removeprefix("baseline-")
-            results[name].append(_measure_in_child(target, upstream, args.requests, args.wall, root))
+            results[name].append(_measure_in_child(target, upstream, args.requests, args.wall, args.idle, root))
     _print_table(results, args)
     if BASELINE:
         _print_against_baseline(results)
@@ -97,10 +104,11 @@ def main() -> int:
     return 0
 
 
-def _measure_in_child(target: str, upstream: str, requests: int, wall: bool, root: Path) -> dict[str, float]:
+def _measure_in_child(target: str, upstream: str, requests: int, wall: bool, idle_ms: float,
+                      root: Path) -> dict[str, float]:
     """One target measured by the child of the tree at root (this one, or BENCH_BASELINE)."""
     out = subprocess.run([sys.executable, str(root / "bench" / "inprocess.py"), "--child", target, upstream,
-                          str(requests)] + (["--wall"] if wall else []),
+                          str(requests)] + (["--wall"] if wall else []) + ([f"--idle={idle_ms}"] if idle_ms else []),
                          capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(root)})
     figures = {}
     for line in out.stdout.splitlines():
@@ -111,8 +119,9 @@ def _measure_in_child(target: str, upstream: str, requests: int, wall: bool, roo
 
 def _print_table(results: dict[str, list[dict[str, float]]], args) -> None:
     measured = "wall-clock time" if args.wall else "CPU"
+    idle = f"each after {args.idle:g} ms idle " if args.idle else ""
     print(f"{measured} per request in one process (us), median of {args.rounds} rounds x {args.requests} requests "
-          "[min..max]; the steps are inclusive and overlap where indented")
+          f"{idle}[min..max]; the steps are inclusive and overlap where indented")
     labels = ["total"] + [label for _, _, label in STEPS]
     print("| step | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
@@ -144,8 +153,12 @@ def _print_against_baseline(results: dict[str, list[dict[str, float]]]) -> None:
               f"({statistics.median(b['total'] for b in before):.0f} -> {statistics.median(n['total'] for n in now):.0f} us)")
 
 
+IDLE_TRIPS, IDLE_GAP_S = 60, 0.02  # round trips timed after an idle gap, per round
+
+
 def _print_round_trips(count: int, rounds: int = 3) -> None:
-    """Client CPU and wall time of one round trip to Redis and PostgreSQL, by client (median of rounds)."""
+    """Client CPU and wall time of one round trip to Redis and PostgreSQL, by client (median of rounds), back
+    to back and after 20 ms idle: what a request of a gateway that is not saturated pays for each."""
     import socket
 
     import psycopg2
@@ -156,6 +169,10 @@ def _print_round_trips(count: int, rounds: int = 3) -> None:
     connection = psycopg2.connect(f"postgresql://postgres@127.0.0.1:5432/{PG_DB}")
     connection.autocommit = True
     cursor = connection.cursor()
+    cursor.execute("CREATE TEMP TABLE bench_round_trip (id int PRIMARY KEY, n int NOT NULL)")
+    cursor.execute("INSERT INTO bench_round_trip VALUES (1, 0)")
+    cursor.execute("CREATE TABLE IF NOT EXISTS bench_durable_commit (id int PRIMARY KEY, n int NOT NULL)")
+    cursor.execute("INSERT INTO bench_durable_commit VALUES (1, 0) ON CONFLICT DO NOTHING")
 
     def raw_ping() -> None:
         raw.sendall(b"PING\r\n")
@@ -165,14 +182,19 @@ def _print_round_trips(count: int, rounds: int = 3) -> None:
         cursor.execute("SELECT 1")
         cursor.fetchone()
 
+    def durable_update() -> None:
+        cursor.execute("UPDATE bench_durable_commit SET n = n + 1 WHERE id = 1")
+
     trips = ((f"Redis PING, redis-py {redis.__version__} (each rate-limit hit is one)", client.ping),
              ("Redis PING, raw socket (the kernel's share)", raw_ping),
-             (f"PostgreSQL SELECT 1, psycopg2 {psycopg2.__version__.split()[0]}, autocommit", select_one))
-    print(f"One round trip, client side (us), median of {rounds} rounds x {count}")
-    print("| round trip | CPU | wall |")
-    print("|---|---|---|")
+             (f"PostgreSQL SELECT 1, psycopg2 {psycopg2.__version__.split()[0]}, autocommit", select_one),
+             ("PostgreSQL one-row UPDATE, durable commit (WAL fsync), autocommit", durable_update))
+    print(f"One round trip, client side (us), median of {rounds} rounds x {count} back to back, and of {rounds} "
+          f"rounds x {IDLE_TRIPS} each after {IDLE_GAP_S * 1000:g} ms idle")
+    print("| round trip | CPU | wall | wall after idle |")
+    print("|---|---|---|---|")
     for label, trip in trips:
-        cpu, wall = [], []
+        cpu, wall, after_idle = [], [], []
         for _ in range(rounds):
             for _ in range(200):
                 trip()
@@ -181,11 +203,25 @@ def _print_round_trips(count: int, rounds: int = 3) -> None:
                 trip()
             cpu.append((time.process_time() - started_cpu) / count * 1e6)
             wall.append((time.perf_counter() - started_wall) / count * 1e6)
-        print(f"| {label} | {statistics.median(cpu):.0f} | {statistics.median(wall):.0f} |")
+            after_idle.append(statistics.median(_after_idle(trip)) * 1e6)
+        print(f"| {label} | {statistics.median(cpu):.0f} | {statistics.median(wall):.0f} | "
+              f"{statistics.median(after_idle):.0f} |")
+    cursor.execute("DROP TABLE bench_durable_commit")
     print()
     _print_wait_penalty(count, rounds, raw_ping)
     raw.close()
     connection.close()
+
+
+def _after_idle(trip: Callable[[], None]) -> list[float]:
+    """Wall seconds of each of IDLE_TRIPS round trips, each after IDLE_GAP_S of sleep."""
+    times = []
+    for _ in range(IDLE_TRIPS):
+        time.sleep(IDLE_GAP_S)
+        started = time.perf_counter()
+        trip()
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def _print_wait_penalty(count: int, rounds: int, round_trip: Callable[[], None]) -> None:
@@ -219,8 +255,9 @@ def _print_wait_penalty(count: int, rounds: int, round_trip: Callable[[], None])
 
 # --- the child: one target, measured ------------------------------------------------------------------
 
-def _child(target: str, upstream: str, requests: int, clock: Callable[[], float]) -> None:
-    """Serve `requests` requests after a warm-up; print the total and each step, per request, on `clock`."""
+def _child(target: str, upstream: str, requests: int, clock: Callable[[], float], idle_s: float = 0.0) -> None:
+    """Serve `requests` requests after a warm-up, each after idle_s of sleep; print the total and each step, per
+    request, on `clock` (the sleeps outside it)."""
     spent = {label: 0.0 for _, _, label in STEPS}
     for module, path, label in STEPS:  # before the app exists: a hook it registers is the timed function
         _time_calls(module, path, label, spent, clock)
@@ -229,10 +266,13 @@ def _child(target: str, upstream: str, requests: int, clock: Callable[[], float]
     for _ in range(300):
         call()
     spent.update((label, 0.0) for label in spent)
-    started = clock()
+    total = 0.0
     for _ in range(requests):
+        if idle_s:
+            time.sleep(idle_s)
+        started = clock()
         call()
-    total = clock() - started
+        total += clock() - started
     print(f"total\t{total / requests * 1e6:.1f}")
     for label, seconds in spent.items():
         if seconds:
@@ -335,7 +375,9 @@ def _gateway(target: str, upstream: str):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        options = sys.argv[5:]
+        idle_ms = next((float(o.split("=", 1)[1]) for o in options if o.startswith("--idle=")), 0.0)
         _child(sys.argv[2], sys.argv[3], int(sys.argv[4]),
-               time.perf_counter if "--wall" in sys.argv[5:] else time.process_time)
+               time.perf_counter if "--wall" in options else time.process_time, idle_ms / 1000)
     else:
         sys.exit(main())
