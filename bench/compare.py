@@ -58,15 +58,27 @@ class Target:
     server_pids: Callable[[], list[int]] | None = None  # PostgreSQL backends: reported apart
     runs: dict[int, list[Run]] = field(default_factory=dict)
     server_ms: dict[int, list[float]] = field(default_factory=dict)
+    busiest: dict[int, list[float]] = field(default_factory=dict)  # the busiest process's share of the CPU
 
 
-def _run_once(target: Target, level: int, seconds: float) -> tuple[Run, float]:
-    """One wrk run; also the CPU the database server spent for it, per request (NaN without one)."""
+def _busiest_share(pids: list[int], before: dict[int, float]) -> float:
+    """The largest share of the CPU spent since `before` that one of these processes took (the master's is
+    ~0): with two workers sharing one listening socket, the connections of a run can all land on one."""
+    spent = [harness.cpu_seconds([pid]) - before.get(pid, 0.0) for pid in pids]
+    return max(spent) / sum(spent) if sum(spent) > 0 else float("nan")
+
+
+def _run_once(target: Target, level: int, seconds: float) -> tuple[Run, float, float]:
+    """One wrk run; also the CPU the database server spent for it, per request (NaN without one), and the
+    busiest of the target's processes' share of its CPU."""
     server = target.server_pids() if target.server_pids else []
     before = harness.cpu_seconds(server)
+    own = target.pids()
+    own_before = {pid: harness.cpu_seconds([pid]) for pid in own}
     run = wrk(target.url, level, seconds, target.auth, pids=target.pids)
     spent = harness.cpu_seconds(server) - before
-    return run, (spent * 1000 / run.requests if server and run.requests else float("nan"))
+    return (run, (spent * 1000 / run.requests if server and run.requests else float("nan")),
+            _busiest_share(own, own_before))
 
 
 def measure(targets: list[Target], level: int) -> None:
@@ -75,12 +87,13 @@ def measure(targets: list[Target], level: int) -> None:
     checkpoint, a hot or cold cache) in every round, and a before/after would read it as the change."""
     for target in targets:
         wrk(target.url, level, WARMUP, target.auth)
-        target.runs[level], target.server_ms[level] = [], []
+        target.runs[level], target.server_ms[level], target.busiest[level] = [], [], []
     for round_ in range(RUNS):
         for target in targets if round_ % 2 == 0 else reversed(targets):
-            run, server_ms = _run_once(target, level, COMPARE_DURATION)
+            run, server_ms, busiest = _run_once(target, level, COMPARE_DURATION)
             target.runs[level].append(run)
             target.server_ms[level].append(server_ms)
+            target.busiest[level].append(busiest)
 
 
 def _match(targets: list[Target], kind: str, workers: int) -> Target | None:
@@ -119,6 +132,14 @@ def _fig(target: Target, level: int, metric: str) -> Figure:
     return Figure.of([getattr(run, metric) for run in target.runs[level]])
 
 
+def _split(target: Target, level: int) -> str:
+    """Each run's busiest process's share of the CPU, in run order (multi-worker targets only): 50% is an
+    even split of the connections, 100% all of them on one worker."""
+    if target.workers < 2:
+        return ""
+    return " ".join(f"{share:.0%}" for share in target.busiest[level])
+
+
 def load_table(targets: list[Target]) -> str:
     """One row per target and level: each figure, and the same as a multiple of floor / LiteLLM."""
     rows = []
@@ -133,9 +154,9 @@ def load_table(targets: list[Target]) -> str:
                          _fig(t, level, "p50_ms").show(), to_floor("p50_ms"),
                          "" if t is floor else _signed(added(t, floor, level, "p50_ms")),
                          _fig(t, level, "p99_ms").show(), str(sum(r.errors for r in t.runs[level])),
-                         Figure.of(server).show(3) if server else ""])
+                         Figure.of(server).show(3) if server else "", _split(t, level)])
     head = ["c", "target", "CPU ms/req", "x floor", "req/s", "x floor", "x LiteLLM", "p50 ms", "x floor",
-            "p50 - floor ms", "p99 ms", "errors", "+ PostgreSQL server ms/req"]
+            "p50 - floor ms", "p99 ms", "errors", "+ PostgreSQL server ms/req", "busiest worker's CPU share"]
     return table(head, rows)
 
 
@@ -350,6 +371,9 @@ def compare() -> str:
              f"  {litellm_line}\n"
              f"  CPU ms/req = utime+stime of the target's whole process tree from /proc; PostgreSQL's own server "
              f"processes are shown apart, Redis's not at all (shared with the box)\n"
+             f"  busiest worker's CPU share = for each run of a multi-worker target, the largest share of its CPU "
+             f"one process took: 50% when wrk's connections split evenly over two workers, 100% when all landed "
+             f"on one (they share one listening socket; such a run costs more CPU per request)\n"
              f"  PostgreSQL durable commit on this box (one-row UPDATE + COMMIT, WAL fsync), p50 before / after the "
              f"load: {commit_ms[0]:.2f} / {commit_ms[1]:.2f} ms; the gateway commits twice per request")
     return "\n\n".join([title + "\n" + load_table(targets), stream_text, *before_text,
