@@ -169,8 +169,6 @@ def _print_round_trips(count: int, rounds: int = 3) -> None:
     connection = psycopg2.connect(f"postgresql://postgres@127.0.0.1:5432/{PG_DB}")
     connection.autocommit = True
     cursor = connection.cursor()
-    cursor.execute("CREATE TEMP TABLE bench_round_trip (id int PRIMARY KEY, n int NOT NULL)")
-    cursor.execute("INSERT INTO bench_round_trip VALUES (1, 0)")
     cursor.execute("CREATE TABLE IF NOT EXISTS bench_durable_commit (id int PRIMARY KEY, n int NOT NULL)")
     cursor.execute("INSERT INTO bench_durable_commit VALUES (1, 0) ON CONFLICT DO NOTHING")
 
@@ -185,7 +183,7 @@ def _print_round_trips(count: int, rounds: int = 3) -> None:
     def durable_update() -> None:
         cursor.execute("UPDATE bench_durable_commit SET n = n + 1 WHERE id = 1")
 
-    trips = ((f"Redis PING, redis-py {redis.__version__} (each rate-limit hit is one)", client.ping),
+    trips = ((f"Redis PING, redis-py {redis.__version__} (the rate-limit script is one such)", client.ping),
              ("Redis PING, raw socket (the kernel's share)", raw_ping),
              (f"PostgreSQL SELECT 1, psycopg2 {psycopg2.__version__.split()[0]}, autocommit", select_one),
              ("PostgreSQL one-row UPDATE, durable commit (WAL fsync), autocommit", durable_update))
