@@ -444,6 +444,7 @@ def redis_behind_proxy(caplog):
     yield proxy, f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}"
     proxy.stop()
 
+
 def test_redis_outage_mid_service_limits_per_process_logs_and_recovers(app_factory, admin_headers, caplog,
                                                                        redis_behind_proxy):
     """Limits live in Redis; Redis vanishes: never a 500, still limited (from memory), logged; it comes back."""
