@@ -70,3 +70,27 @@ def test_security_headers_and_no_cors(client):
     response = client.get("/health", headers={"Origin": "https://evil.example"})
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_views_and_hooks_are_asked_once_whether_async_and_async_ones_still_run_through_flask(app, monkeypatch):
+    """GatewayFlask remembers ensure_sync's answer per function: a sync view is returned as it is, without
+    asking inspect again, and an async one still goes through Flask's async_to_sync."""
+    import inspect
+
+    asked = []
+    real = inspect.iscoroutinefunction
+    monkeypatch.setattr(inspect, "iscoroutinefunction", lambda func: asked.append(func) or real(func))
+
+    def sync_view():
+        return "sync"
+
+    async def async_view():
+        return "async"
+
+    assert app.ensure_sync(sync_view) is sync_view
+    assert app.ensure_sync(sync_view) is sync_view
+    assert asked == [sync_view]
+    wrapped = []
+    monkeypatch.setattr(app, "async_to_sync", lambda func: wrapped.append(func) or (lambda: "ran"))
+    assert app.ensure_sync(async_view)() == "ran"
+    assert wrapped == [async_view]
