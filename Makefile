@@ -60,7 +60,7 @@ lint-docker: install
 # Load only ever goes to 127.0.0.1. Knobs (environment or make VAR=...): BENCH_DB ("sqlite postgres"),
 # BENCH_DURATION (10 s; 5 s in bench-compare), BENCH_RUNS (3), BENCH_CONCURRENCY ("1 8 32 128"), BENCH_SOAK_SECONDS,
 # BENCH_COMPARE_CONCURRENCY ("1 8"), BENCH_FLOOR_WORKERS / BENCH_LITELLM_WORKERS ("1 2"), ...
-.PHONY: bench bench-quick bench-compare bench-soak bench-profile bench-inprocess
+.PHONY: bench bench-quick bench-compare bench-soak bench-profile bench-inprocess bench-instructions
 
 bench: install
 	$(BIN)/python bench/run.py
@@ -86,3 +86,7 @@ bench-profile: install
 # CPU per request by pipeline step in one process (floor, SQLite, PostgreSQL + Redis): no gunicorn, no sampling.
 bench-inprocess: install
 	$(BIN)/python bench/inprocess.py
+
+# valgrind counts instructions per request: a before/after the box's noise cannot move (BENCH_BASELINE).
+bench-instructions: install
+	$(BIN)/python bench/instructions.py
