@@ -68,12 +68,20 @@ return 0
 """
 
 
+class _ThreadState(threading.local):
+    """One thread's hits counted ahead and last counts; None until its first. Class defaults, so reading one
+    unset finds None instead of raising an AttributeError that getattr(..., None) would format and clear."""
+
+    ahead: dict[str, tuple[int, int]] | None = None
+    counts: dict | None = None
+
+
 class CountingFixedWindow(FixedWindowRateLimiter):
     """limits' fixed window, with get_window_stats answered from the last hit where it can be."""
 
     def __init__(self, storage) -> None:
         super().__init__(storage)
-        self._local = threading.local()
+        self._local = _ThreadState()
         self._resets: dict[str, float] = {}
         self._lock = threading.Lock()
         # Exactly MemoryStorage: a subclass may count differently.
@@ -87,7 +95,7 @@ class CountingFixedWindow(FixedWindowRateLimiter):
     def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
         """Consume cost from the window, as the stock strategy does, and remember the count it reached."""
         key = item.key_for(*identifiers)
-        ahead = getattr(self._local, "ahead", None)
+        ahead = self._local.ahead
         counted_ahead = ahead.pop(key, None) if ahead else None
         if counted_ahead is not None:
             count = counted_ahead[0]
@@ -141,7 +149,7 @@ class CountingFixedWindow(FixedWindowRateLimiter):
 
     def give_back_unclaimed(self) -> None:
         """At the end of a request: take back the hits counted ahead that it never made."""
-        ahead = getattr(self._local, "ahead", None)
+        ahead = self._local.ahead
         if not ahead:
             return
         unclaimed, self._local.ahead = ahead, {}
@@ -159,7 +167,7 @@ class CountingFixedWindow(FixedWindowRateLimiter):
         return self._scripts
 
     def _counted_ahead(self) -> dict[str, tuple[int, int]]:
-        ahead = getattr(self._local, "ahead", None)
+        ahead = self._local.ahead
         if ahead is None:
             ahead = self._local.ahead = {}
         return ahead
@@ -188,7 +196,7 @@ class CountingFixedWindow(FixedWindowRateLimiter):
                 memory.locks.pop(key, None)
 
     def _counts(self) -> dict:
-        counts = getattr(self._local, "counts", None)
+        counts = self._local.counts
         if counts is None:
             counts = self._local.counts = {}
         return counts
