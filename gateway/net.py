@@ -5,4 +5,5 @@ from flask import request
 
 def client_ip() -> str:
     """The caller's IP; ProxyFix has already applied TRUSTED_PROXY_COUNT to remote_addr."""
-    return request.remote_addr or "unknown"
+    # The request itself, not its proxy: read on every request (gateway/current.py says why).
+    return request._get_current_object().remote_addr or "unknown"

@@ -44,8 +44,9 @@ def register_observability(app: Flask) -> None:
 def _mark_start() -> None:
     """request_context sets g.started_at first; this keeps a start time if it is registered alone."""
     metrics.request_started()
-    if g.get("started_at") is None:
-        g.started_at = time.perf_counter()
+    here = g._get_current_object()  # not through the proxy (gateway/current.py says why)
+    if here.get("started_at") is None:
+        here.started_at = time.perf_counter()
 
 
 def _observe(response: Response) -> Response:
@@ -62,12 +63,14 @@ def _observe(response: Response) -> Response:
 
 
 def _request_facts(streamed: bool) -> AccessFacts:
-    caller = g.get("caller")
-    rule = request.url_rule
+    # The objects behind the proxies, each read several times (gateway/current.py says why).
+    here, this_request = g._get_current_object(), request._get_current_object()
+    caller = here.get("caller")
+    rule = this_request.url_rule
     return AccessFacts(
-        started_at=g.get("started_at") or time.perf_counter(),
-        request_id=g.get("request_id"),
-        method=request.method,
+        started_at=here.get("started_at") or time.perf_counter(),
+        request_id=here.get("request_id"),
+        method=this_request.method,
         route=rule.rule if rule is not None else UNMATCHED_ROUTE,
         client_ip=client_ip(),
         user_id=getattr(caller, "user_id", None),

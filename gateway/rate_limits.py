@@ -25,6 +25,7 @@ from flask.globals import request_ctx
 from flask_limiter import ApplicationLimit, ExemptionScope, Limiter, RouteLimit
 from flask_limiter._extension import LimiterContext
 from flask_limiter._manager import LimitManager
+from werkzeug.local import LocalProxy
 
 from gateway.current import gateway_state
 from gateway.rate_window import CountingFixedWindow, FollowUps
@@ -144,10 +145,12 @@ class ExemptionsOnce(LimitManager):
     def exemption_scope(self, app: Flask, endpoint: str | None, blueprint: str | None) -> ExemptionScope:
         """LimitManager.exemption_scope, remembered in the app (its routes and blueprints are fixed once
         it serves requests)."""
-        version, remembered = app.extensions.get(EXEMPTIONS_EXTENSION, (None, None))
+        # Flask-Limiter passes current_app: its extensions read through the app, not the proxy (gateway/current.py).
+        extensions = (app._get_current_object() if isinstance(app, LocalProxy) else app).extensions
+        version, remembered = extensions.get(EXEMPTIONS_EXTENSION, (None, None))
         if version != self._exemptions_version:
             remembered = {}
-            app.extensions[EXEMPTIONS_EXTENSION] = (self._exemptions_version, remembered)
+            extensions[EXEMPTIONS_EXTENSION] = (self._exemptions_version, remembered)
         scope = remembered.get((endpoint, blueprint))
         if scope is None:
             scope = remembered[(endpoint, blueprint)] = super().exemption_scope(app, endpoint, blueprint)

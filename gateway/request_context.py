@@ -45,10 +45,11 @@ def register_request_context(app: Flask) -> None:
 
     @app.before_request
     def _assign_request_id():
-        g.started_at = time.perf_counter()
-        supplied = request.headers.get("X-Request-ID", "")
+        here = g._get_current_object()  # not through the proxy (gateway/current.py says why)
+        here.started_at = time.perf_counter()
+        supplied = request._get_current_object().headers.get("X-Request-ID", "")
         # fullmatch: `$` alone would let a trailing newline through into a response header.
-        g.request_id = supplied if REQUEST_ID_PATTERN.fullmatch(supplied) else new_request_id()
+        here.request_id = supplied if REQUEST_ID_PATTERN.fullmatch(supplied) else new_request_id()
 
     @app.after_request
     def _common_headers(response):
@@ -56,7 +57,7 @@ def register_request_context(app: Flask) -> None:
         # names present are read once instead, and absent headers appended, as those calls would do.
         headers = response.headers
         present = {name.lower() for name in headers.keys()}
-        request_id = g.get("request_id") or new_request_id()
+        request_id = g._get_current_object().get("request_id") or new_request_id()
         if "x-request-id" in present:
             headers["X-Request-ID"] = request_id
         else:

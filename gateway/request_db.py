@@ -32,10 +32,11 @@ _SQLITE_LEDGER = threading.Lock()
 
 def request_connection() -> Connection:
     """This app context's connection, checked out on first use."""
-    connection = g.get(_ATTRIBUTE)
+    here = g._get_current_object()  # not through the proxy (gateway/current.py says why)
+    connection = here.get(_ATTRIBUTE)
     if connection is None or connection.closed:
         connection = _checkout()
-        setattr(g, _ATTRIBUTE, connection)
+        setattr(here, _ATTRIBUTE, connection)
     return connection
 
 
@@ -81,6 +82,6 @@ def register_request_db(app: Flask) -> None:
 
     @app.teardown_appcontext
     def _close(_error) -> None:
-        connection = g.pop(_ATTRIBUTE, None)
+        connection = g._get_current_object().pop(_ATTRIBUTE, None)
         if connection is not None:
             connection.close()

@@ -13,10 +13,11 @@ from gateway.errors import InvalidRequest
 
 def load_body(schema: Schema):
     """Validate the request body with schema; every failure is a 400 naming what is wrong."""
-    if not request.is_json:
+    this_request = request._get_current_object()  # read twice, not through the proxy (gateway/current.py says why)
+    if not this_request.is_json:
         raise InvalidRequest("Content-Type must be application/json.", code="unsupported_content_type",
                              param="Content-Type")
-    data = _strict_json(request.get_data(cache=True))
+    data = _strict_json(this_request.get_data(cache=True))
     if data is None:
         raise InvalidRequest("Request body is not valid JSON.", code="invalid_json")
     if not isinstance(data, dict):

@@ -27,7 +27,8 @@ def reserves_quota(view):
 
 def require_gateway_key() -> None:
     """before_request of /v1 blueprints: sets g.caller or raises 401/403/429."""
-    view = current_app.view_functions.get(request.endpoint)
+    # The objects behind Flask's proxies, on every /v1 request (gateway/current.py says why).
+    view = current_app._get_current_object().view_functions.get(request._get_current_object().endpoint)
     g.caller = _authenticated(status_checked_later=getattr(view, _CHECKED_BY_RESERVATION, False))
 
 
@@ -46,7 +47,7 @@ def _authenticated(status_checked_later: bool):
 
 
 def _user_limit_value() -> str:
-    return _user_limit_value_of(g.caller)
+    return _user_limit_value_of(g._get_current_object().caller)
 
 
 def _user_limit_value_of(caller: Caller) -> str:
@@ -54,7 +55,7 @@ def _user_limit_value_of(caller: Caller) -> str:
 
 
 def _user_key() -> str:
-    return _user_key_of(g.caller)
+    return _user_key_of(g._get_current_object().caller)
 
 
 def _user_key_of(caller: Caller) -> str:
@@ -87,8 +88,9 @@ def user_hit_after_ip_hit(_item, identifiers: tuple[str, ...]) -> tuple[Hit, ...
 
 def request_meta(endpoint: str) -> RequestMeta:
     """The request's id, endpoint and client address, for the pipeline."""
-    return RequestMeta(request_id=g.request_id, endpoint=endpoint, client_ip=client_ip(),
-                       started_at=g.started_at)
+    here = g._get_current_object()  # read twice (gateway/current.py says why)
+    return RequestMeta(request_id=here.request_id, endpoint=endpoint, client_ip=client_ip(),
+                       started_at=here.started_at)
 
 
 # What limiter.shared_limit(_user_limit_value, scope="user", key_func=_user_key) builds, parsed once per value.

@@ -31,15 +31,16 @@ def _answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], 
             frames: Callable[[str, object, Iterator], Iterator[str]]):
     pipeline = CompletionPipeline(gateway_state())
     meta = request_meta(endpoint)
+    caller = g._get_current_object().caller  # not through the proxy (gateway/current.py says why)
     if given.stream:
-        entry, events = pipeline.stream(g.caller, given, meta)
+        entry, events = pipeline.stream(caller, given, meta)
         try:
             on_close = _in_app_context(current_app._get_current_object(), events.close)
             return sse_response(frames(meta.request_id, entry, events), on_close=on_close)
         except BaseException:
             events.close()
             raise
-    return jsonify(body(pipeline.complete(g.caller, given, meta)))
+    return jsonify(body(pipeline.complete(caller, given, meta)))
 
 
 def sse_response(frames: Iterator[str], on_close: Callable[[], None] | None = None) -> Response:

@@ -15,7 +15,8 @@ from gateway.current import gateway_state
 
 def bearer_token() -> str:
     """The token of `Authorization: Bearer <token>`, or '' when the request has none."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # Read on every /v1 request: the request itself, not its proxy (gateway/current.py says why).
+    scheme, _, token = request._get_current_object().headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
