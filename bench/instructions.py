@@ -10,6 +10,10 @@ difference over N is what one request costs, start-up and warm-up cancelled. PYT
 counts of the same tree agree to ~0.1%. BENCH_BASELINE=<another checkout> counts that tree's targets too
 and prints this tree against it.
 
+With --gunicorn the floor and the SQLite gateway are served by gunicorn instead (one worker x 64 threads,
+as `make bench-compare` runs them), every process of it under valgrind, and called over one keep-alive
+connection: the instructions of the whole served request, gunicorn's HTTP handling included.
+
 What it does not see: the kernel's share (system calls, page faults), time spent waiting, and how fast the
 instructions run: a larger working set runs at fewer instructions per cycle (bench/inprocess.py and `make
 bench-compare` measure that). Counts run two at a time; each takes about a minute under valgrind.
@@ -40,7 +44,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", default=["floor", "sqlite", "postgres"])
     parser.add_argument("--requests", type=int, default=500, help="requests counted per target (after the warm-up)")
+    parser.add_argument("--gunicorn", action="store_true", help="served by gunicorn (floor and sqlite only)")
     args = parser.parse_args()
+    if args.gunicorn and set(args.targets) - {"floor", "sqlite"}:
+        raise SystemExit("--gunicorn counts the floor and the SQLite gateway (one worker each)")
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     harness.install_cleanup()
@@ -51,13 +58,15 @@ def main() -> int:
     if BASELINE:
         runs += [("baseline-", target, BASELINE) for target in args.targets if target != "floor"]
     jobs = [(prefix, target, root, served) for prefix, target, root in runs for served in (WARM, WARM + args.requests)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = list(pool.map(lambda job: _count(*job, upstream), jobs))
+    count = _count_gunicorn if args.gunicorn else _count
+    # gunicorn's counts one at a time: each swaps the harness's process starter while it starts its server.
+    with ThreadPoolExecutor(max_workers=1 if args.gunicorn else 2) as pool:
+        counts = list(pool.map(lambda job: count(*job, upstream), jobs))
     per_request = {}
     for (prefix, target, _root, served), count in zip(jobs, counts):
         per_request.setdefault(prefix + target, {})[served] = count
     per_request = {name: (c[WARM + args.requests] - c[WARM]) / args.requests for name, c in per_request.items()}
-    _print(per_request, args.requests)
+    _print(per_request, args.requests, "served by gunicorn, one connection" if args.gunicorn else "in one process")
     return 0
 
 
@@ -77,8 +86,49 @@ def _count(prefix: str, target: str, root: Path, served: int, upstream: str) -> 
     return int(found.group(1))
 
 
-def _print(per_request: dict[str, float], requests: int) -> None:
-    print(f"Instructions per request (valgrind callgrind, {requests} requests after {WARM}, PYTHONHASHSEED=0)")
+def _count_gunicorn(prefix: str, target: str, root: Path, served: int, upstream: str) -> int:
+    """Instructions of every process of a gunicorn serving `served` requests over one connection: the floor,
+    or the SQLite gateway of the tree at root (harness.Gateway, as `make bench-compare` starts it)."""
+    import http.client
+
+    from load import BODY
+
+    scratch = Path(tempfile.mkdtemp(prefix="dominion-callgrind-", dir=harness.WORK))
+    start, wait_http = harness.start, harness.wait_http
+
+    def under_valgrind(args, log_name, env=None, cwd=harness.ROOT):
+        args = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out.%p", *args]
+        return start(args, f"callgrind-{log_name}", {**(env or os.environ), "PYTHONHASHSEED": "0"}, cwd)
+
+    harness.start = under_valgrind  # the harness's starts, while this server starts
+    harness.wait_http = lambda url, seconds=60, proc=None: wait_http(url, 900, proc)  # start-up is slow under it
+    try:
+        if target == "floor":
+            url, proc = harness.start_floor(upstream, 1, 64)
+            headers = {"Content-Type": "application/json"}
+        else:
+            gateway = harness.Gateway("sqlite", upstream, upstream.removesuffix("/v1"), 1, 64, root=root).start()
+            url, proc = gateway.url, gateway.proc
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {gateway.key}"}
+    finally:
+        harness.start, harness.wait_http = start, wait_http
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=120)
+    for _ in range(served):
+        connection.request("POST", "/v1/chat/completions", body=BODY, headers=headers)
+        answer = connection.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise SystemExit(f"{prefix}{target} answered {answer.status}")
+    connection.close()
+    harness.stop(proc, grace_s=600)  # each process writes its count as it exits
+    return sum(int(line.split()[-1]) for out in scratch.glob("out.*") for line in out.read_text().splitlines()
+               if line.startswith("summary:"))
+
+
+def _print(per_request: dict[str, float], requests: int, how: str) -> None:
+    print(f"Instructions per request {how} (valgrind callgrind, {requests} requests after {WARM}, "
+          "PYTHONHASHSEED=0)")
     print("| target | instructions | x floor |")
     print("|---|---|---|")
     floor = per_request.get("floor")
