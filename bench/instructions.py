@@ -12,7 +12,9 @@ and prints this tree against it.
 
 With --gunicorn the floor and the SQLite gateway are served by gunicorn instead (one worker x 64 threads,
 as `make bench-compare` runs them), every process of it under valgrind, and called over one keep-alive
-connection: the instructions of the whole served request, gunicorn's HTTP handling included.
+connection: the instructions of the whole served request, gunicorn's HTTP handling included. gunicorn's
+loops also wake once per second of wall time, so run it on an idle box: two such counts agreed to ~0.05%,
+one taken during a test run read the floor 4.5% high.
 
 What it does not see: the kernel's share (system calls, page faults), time spent waiting, and how fast the
 instructions run: a larger working set runs at fewer instructions per cycle (bench/inprocess.py and `make
