@@ -12,9 +12,10 @@ import logging
 import time
 from typing import NamedTuple
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
 
 from gateway import metrics
+from gateway.context import request_globals, this_request
 from gateway.net import client_ip
 
 access_log = logging.getLogger("gateway.access")
@@ -44,7 +45,7 @@ def register_observability(app: Flask) -> None:
 def _mark_start() -> None:
     """request_context sets g.started_at first; this keeps a start time if it is registered alone."""
     metrics.request_started()
-    here = g._get_current_object()  # not through the proxy (gateway/current.py says why)
+    here = request_globals()
     if here.get("started_at") is None:
         here.started_at = time.perf_counter()
 
@@ -63,14 +64,13 @@ def _observe(response: Response) -> Response:
 
 
 def _request_facts(streamed: bool) -> AccessFacts:
-    # The objects behind the proxies, each read several times (gateway/current.py says why).
-    here, this_request = g._get_current_object(), request._get_current_object()
+    here, served = request_globals(), this_request()
     caller = here.get("caller")
-    rule = this_request.url_rule
+    rule = served.url_rule
     return AccessFacts(
         started_at=here.get("started_at") or time.perf_counter(),
         request_id=here.get("request_id"),
-        method=this_request.method,
+        method=served.method,
         route=rule.rule if rule is not None else UNMATCHED_ROUTE,
         client_ip=client_ip(),
         user_id=getattr(caller, "user_id", None),

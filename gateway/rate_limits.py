@@ -145,7 +145,7 @@ class ExemptionsOnce(LimitManager):
     def exemption_scope(self, app: Flask, endpoint: str | None, blueprint: str | None) -> ExemptionScope:
         """LimitManager.exemption_scope, remembered in the app (its routes and blueprints are fixed once
         it serves requests)."""
-        # Flask-Limiter passes current_app: its extensions read through the app, not the proxy (gateway/current.py).
+        # Flask-Limiter passes current_app: read the app behind the proxy (gateway/context.py says why).
         extensions = (app._get_current_object() if isinstance(app, LocalProxy) else app).extensions
         version, remembered = extensions.get(EXEMPTIONS_EXTENSION, (None, None))
         if version != self._exemptions_version:

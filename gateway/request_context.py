@@ -6,7 +6,9 @@ import re
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask
+
+from gateway.context import request_globals, this_request
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 SECURITY_HEADERS = {
@@ -45,9 +47,9 @@ def register_request_context(app: Flask) -> None:
 
     @app.before_request
     def _assign_request_id():
-        here = g._get_current_object()  # not through the proxy (gateway/current.py says why)
+        here = request_globals()
         here.started_at = time.perf_counter()
-        supplied = request._get_current_object().headers.get("X-Request-ID", "")
+        supplied = this_request().headers.get("X-Request-ID", "")
         # fullmatch: `$` alone would let a trailing newline through into a response header.
         here.request_id = supplied if REQUEST_ID_PATTERN.fullmatch(supplied) else new_request_id()
 
@@ -57,7 +59,7 @@ def register_request_context(app: Flask) -> None:
         # names present are read once instead, and absent headers appended, as those calls would do.
         headers = response.headers
         present = {name.lower() for name in headers.keys()}
-        request_id = g._get_current_object().get("request_id") or new_request_id()
+        request_id = request_globals().get("request_id") or new_request_id()
         if "x-request-id" in present:
             headers["X-Request-ID"] = request_id
         else:

@@ -20,10 +20,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, g
+from flask import Flask
 from sqlalchemy.engine import Connection
 
 from gateway import database
+from gateway.context import request_globals
 from gateway.extensions import db
 
 _ATTRIBUTE = "_dominion_connection"
@@ -32,7 +33,7 @@ _SQLITE_LEDGER = threading.Lock()
 
 def request_connection() -> Connection:
     """This app context's connection, checked out on first use."""
-    here = g._get_current_object()  # not through the proxy (gateway/current.py says why)
+    here = request_globals()
     connection = here.get(_ATTRIBUTE)
     if connection is None or connection.closed:
         connection = _checkout()
@@ -82,6 +83,6 @@ def register_request_db(app: Flask) -> None:
 
     @app.teardown_appcontext
     def _close(_error) -> None:
-        connection = g._get_current_object().pop(_ATTRIBUTE, None)
+        connection = request_globals().pop(_ATTRIBUTE, None)
         if connection is not None:
             connection.close()

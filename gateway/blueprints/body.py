@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import math
 
-from flask import request
 from marshmallow import Schema
+
+from gateway.context import this_request
 
 from gateway.errors import InvalidRequest
 
 
 def load_body(schema: Schema):
     """Validate the request body with schema; every failure is a 400 naming what is wrong."""
-    this_request = request._get_current_object()  # read twice, not through the proxy (gateway/current.py says why)
-    if not this_request.is_json:
+    served = this_request()
+    if not served.is_json:
         raise InvalidRequest("Content-Type must be application/json.", code="unsupported_content_type",
                              param="Content-Type")
-    data = _strict_json(this_request.get_data(cache=True))
+    data = _strict_json(served.get_data(cache=True))
     if data is None:
         raise InvalidRequest("Request body is not valid JSON.", code="invalid_json")
     if not isinstance(data, dict):
@@ -71,4 +72,4 @@ def _top_level_non_finite(raw: bytes) -> str | None:
 
 def load_query(schema: Schema):
     """Validate query-string arguments with schema."""
-    return schema.load(request.args.to_dict())
+    return schema.load(this_request().args.to_dict())

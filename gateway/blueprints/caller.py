@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
+from gateway.context import request_globals, this_app, this_request
+
 from gateway.blueprints.credentials import presented_key
 from gateway.extensions import limiter
 from gateway.net import client_ip
@@ -27,8 +29,7 @@ def reserves_quota(view):
 
 def require_gateway_key() -> None:
     """before_request of /v1 blueprints: sets g.caller or raises 401/403/429."""
-    # The objects behind Flask's proxies, on every /v1 request (gateway/current.py says why).
-    view = current_app._get_current_object().view_functions.get(request._get_current_object().endpoint)
+    view = this_app().view_functions.get(this_request().endpoint)
     g.caller = _authenticated(status_checked_later=getattr(view, _CHECKED_BY_RESERVATION, False))
 
 
@@ -47,7 +48,7 @@ def _authenticated(status_checked_later: bool):
 
 
 def _user_limit_value() -> str:
-    return _user_limit_value_of(g._get_current_object().caller)
+    return _user_limit_value_of(request_globals().caller)
 
 
 def _user_limit_value_of(caller: Caller) -> str:
@@ -55,7 +56,7 @@ def _user_limit_value_of(caller: Caller) -> str:
 
 
 def _user_key() -> str:
-    return _user_key_of(g._get_current_object().caller)
+    return _user_key_of(request_globals().caller)
 
 
 def _user_key_of(caller: Caller) -> str:
@@ -88,7 +89,7 @@ def user_hit_after_ip_hit(_item, identifiers: tuple[str, ...]) -> tuple[Hit, ...
 
 def request_meta(endpoint: str) -> RequestMeta:
     """The request's id, endpoint and client address, for the pipeline."""
-    here = g._get_current_object()  # read twice (gateway/current.py says why)
+    here = request_globals()
     return RequestMeta(request_id=here.request_id, endpoint=endpoint, client_ip=client_ip(),
                        started_at=here.started_at)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from flask import Flask, Response, current_app, g, jsonify, stream_with_context
+from flask import Flask, Response, current_app, jsonify, stream_with_context
 
 from gateway.blueprints.caller import refresh_caller, request_meta
+from gateway.context import request_globals
 from gateway.errors import CallerChanged
 from gateway.services.completions import Completion, CompletionInput, CompletionPipeline
 from gateway.current import gateway_state
@@ -31,7 +32,7 @@ def _answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], 
             frames: Callable[[str, object, Iterator], Iterator[str]]):
     pipeline = CompletionPipeline(gateway_state())
     meta = request_meta(endpoint)
-    caller = g._get_current_object().caller  # not through the proxy (gateway/current.py says why)
+    caller = request_globals().caller
     if given.stream:
         entry, events = pipeline.stream(caller, given, meta)
         try:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import request
-
+from gateway.context import this_request
 from gateway.errors import AuthenticationFailed
 from gateway.extensions import limiter
 from gateway.net import client_ip
@@ -15,14 +14,13 @@ from gateway.current import gateway_state
 
 def bearer_token() -> str:
     """The token of `Authorization: Bearer <token>`, or '' when the request has none."""
-    # Read on every /v1 request: the request itself, not its proxy (gateway/current.py says why).
-    scheme, _, token = request._get_current_object().headers.get("Authorization", "").partition(" ")
+    scheme, _, token = this_request().headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def presented_key() -> str | None:
     """A gateway key as Bearer, or as Anthropic-style x-api-key."""
-    return bearer_token() or request.headers.get("x-api-key") or None
+    return bearer_token() or this_request().headers.get("x-api-key") or None
 
 
 def tokens_match(presented: str, expected: str) -> bool:
