@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g
 
 from gateway.context import request_globals, this_app, this_request
 
@@ -29,8 +29,13 @@ def reserves_quota(view):
 
 def require_gateway_key() -> None:
     """before_request of /v1 blueprints: sets g.caller or raises 401/403/429."""
+    g.caller = _authenticated(status_checked_later=_view_reserves_quota())
+
+
+def _view_reserves_quota() -> bool:
+    """Whether the view this request is routed to is marked reserves_quota."""
     view = this_app().view_functions.get(this_request().endpoint)
-    g.caller = _authenticated(status_checked_later=getattr(view, _CHECKED_BY_RESERVATION, False))
+    return getattr(view, _CHECKED_BY_RESERVATION, False)
 
 
 def refresh_caller() -> None:
@@ -74,7 +79,7 @@ def user_hit_after_ip_hit(_item, identifiers: tuple[str, ...]) -> tuple[Hit, ...
     """
     if identifiers != (KEY_PREFIX, client_ip(), IP_LIMIT_SCOPE):
         return ()
-    if not getattr(current_app.view_functions.get(request.endpoint), _CHECKED_BY_RESERVATION, False):
+    if not _view_reserves_quota():
         return ()
     presented = presented_key()
     cache = gateway_state().key_cache
@@ -82,7 +87,8 @@ def user_hit_after_ip_hit(_item, identifiers: tuple[str, ...]) -> tuple[Hit, ...
     if caller is None:
         return ()
     identity = (KEY_PREFIX, _user_key_of(caller))
-    return tuple((limit.limit, (*identity, limit.scope_for(request.endpoint, request.method)), limit.deduction_amount)
+    served = this_request()
+    return tuple((limit.limit, (*identity, limit.scope_for(served.endpoint, served.method)), limit.deduction_amount)
                  for limit in user_rate_limit.runtime_limits(_user_limit_value_of(caller))
                  if not (limit.is_exempt or limit.method_exempt))
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from flask import Flask, Response, current_app, jsonify, stream_with_context
+from flask import Flask, Response, jsonify, stream_with_context
 
 from gateway.blueprints.caller import refresh_caller, request_meta
-from gateway.context import request_globals
+from gateway.context import request_globals, this_app
 from gateway.errors import CallerChanged
 from gateway.services.completions import Completion, CompletionInput, CompletionPipeline
 from gateway.current import gateway_state
@@ -36,7 +36,7 @@ def _answer(given: CompletionInput, endpoint: str, body: Callable[[Completion], 
     if given.stream:
         entry, events = pipeline.stream(caller, given, meta)
         try:
-            on_close = _in_app_context(current_app._get_current_object(), events.close)
+            on_close = _in_app_context(this_app(), events.close)
             return sse_response(frames(meta.request_id, entry, events), on_close=on_close)
         except BaseException:
             events.close()
